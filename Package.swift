@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "VisionQueue",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vision-create", targets: ["vision-create"]),
+        .executable(name: "vision-process", targets: ["vision-process"]),
+        .executable(name: "vision-status", targets: ["vision-status"]),
+        .executable(name: "vision-queue", targets: ["vision-queue"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries enter here and nowhere else.
+        .target(name: "CFastCGI", linkerSettings: [.linkedLibrary("fcgi")]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+
+        // The domain: jobs, categories, lifecycle, store, generator, endpoints as plain functions.
+        .target(
+            name: "VisionQueue",
+            dependencies: [
+                "CSQLite", "CCurl",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Serves VisionQueue endpoints over libfcgi.
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "VisionQueue"]),
+
+        .executableTarget(name: "vision-create", dependencies: ["FastCGI", "VisionQueue"]),
+        .executableTarget(name: "vision-process", dependencies: ["FastCGI", "VisionQueue"]),
+        .executableTarget(name: "vision-status", dependencies: ["FastCGI", "VisionQueue"]),
+        .executableTarget(
+            name: "vision-queue",
+            dependencies: [
+                "VisionQueue",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "VisionQueueTests", dependencies: ["VisionQueue"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["VisionQueue"]),
+    ]
+)

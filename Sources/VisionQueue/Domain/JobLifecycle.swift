@@ -1,0 +1,81 @@
+/// The job and category state machine, as pure functions of the stored state and "now".
+///
+/// The store calls these inside its write transaction and persists exactly what they decide, so
+/// every rule about claiming, retrying, giving up and finishing lives here and is tested without a
+/// database.
+public struct JobLifecycle: Sendable {
+    public var policy: RetryPolicy
+
+    public init(policy: RetryPolicy) { self.policy = policy }
+
+    /// What a processor that holds this job's trigger should do next.
+    public enum NextStep: Equatable, Sendable {
+        /// Claim and write this category; it will be attempt number `attempt`.
+        case run(VisionCategory, attempt: Int)
+        /// Mark this category failed without running it (its workers kept dying), then ask again.
+        case giveUp(VisionCategory, reason: String)
+        /// Another worker holds a live lease on this job; its own trigger carries the chain on.
+        case busy(leaseExpiresAt: EpochMillis)
+        /// Only retries that are not due yet remain: trigger again at this time.
+        case wait(until: EpochMillis)
+        /// Every category is settled: assemble the vision (or fail the job) now.
+        case assemble
+        /// The job is completed, failed or cancelled: nothing may run.
+        case finished
+    }
+
+    /// Picks the job's next step. Categories run one at a time, in their fixed order, except that a
+    /// category waiting out a retry backoff lets the later ones go ahead.
+    public func nextStep(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> NextStep {
+        if jobStatus.isFinal { return .finished }
+        if let live = categories.first(where: { $0.state == .running && !$0.leaseLapsed(at: now) }) {
+            return .busy(leaseExpiresAt: live.leaseExpiresAt ?? now)
+        }
+        var earliestRetry: EpochMillis?
+        for record in categories {
+            switch record.state {
+            case .pending:
+                return .run(record.category, attempt: record.attempts + 1)
+            case .running:  // lapsed: its worker died or stalled, and that attempt counts
+                if record.attempts >= policy.maxAttempts {
+                    return .giveUp(record.category, reason: crashReason(attempts: record.attempts))
+                }
+                return .run(record.category, attempt: record.attempts + 1)
+            case .retrying:
+                let due = record.nextAttemptAt ?? now
+                if due <= now { return .run(record.category, attempt: record.attempts + 1) }
+                earliestRetry = min(earliestRetry ?? due, due)
+            case .done, .failed:
+                continue
+            }
+        }
+        if let earliestRetry { return .wait(until: earliestRetry) }
+        return .assemble
+    }
+
+    /// What becomes of a category whose attempt number `attempt` just failed with `error`.
+    public enum FailureOutcome: Equatable, Sendable {
+        case retry(at: EpochMillis)
+        case fail
+    }
+
+    public func afterFailure(attempt: Int, now: EpochMillis, unitRandom: Double) -> FailureOutcome {
+        guard attempt < policy.maxAttempts else { return .fail }
+        return .retry(at: now + policy.backoff(afterAttempt: attempt, unitRandom: unitRandom))
+    }
+
+    /// How a job with every category settled ends.
+    public enum Ending: Equatable, Sendable {
+        case completed
+        case failed(reason: String)
+    }
+
+    public func ending(categories: [CategoryRecord]) -> Ending {
+        if categories.contains(where: { $0.state == .done }) { return .completed }
+        return .failed(reason: "Every category failed; nothing could be written.")
+    }
+
+    func crashReason(attempts: Int) -> String {
+        "The worker writing this category stopped \(attempts) time\(attempts == 1 ? "" : "s") without finishing."
+    }
+}

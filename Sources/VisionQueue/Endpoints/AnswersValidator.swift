@@ -1,0 +1,50 @@
+import Foundation
+
+/// Reads `{"answers": {...}}` from a create request, refusing anything it does not understand:
+/// unknown keys, non-string answers, answers over the length limit, NUL and control characters.
+public struct AnswersValidator: Sendable {
+    public var maxCharacters: Int
+
+    public init(maxCharacters: Int) { self.maxCharacters = maxCharacters }
+
+    public func answers(from body: [String: JSONValue]) throws(APIError) -> [VisionCategory: String] {
+        for key in body.keys where key != "answers" {
+            throw .badRequest("Unknown field '\(key)'. The body is {\"answers\": {...}}.", code: "unknown_field")
+        }
+        guard let value = body["answers"] else {
+            throw .badRequest("answers is required: an object with any of the 12 category keys.", code: "missing_answers")
+        }
+        guard case .object(let object) = value else {
+            throw .badRequest("answers must be an object, not \(value.typeName).", code: "invalid_answers")
+        }
+        var answers: [VisionCategory: String] = [:]
+        for (key, value) in object {
+            guard let category = VisionCategory(rawValue: key) else {
+                let known = VisionCategory.allCases.map(\.key).joined(separator: ", ")
+                throw .badRequest("Unknown category '\(key)'. Known: \(known).", code: "unknown_category")
+            }
+            guard case .string(let text) = value else {
+                throw .badRequest("answers.\(key) must be a string, not \(value.typeName).", code: "invalid_answer")
+            }
+            guard text.count <= maxCharacters else {
+                throw .badRequest("answers.\(key) is longer than \(maxCharacters) characters.", code: "answer_too_long")
+            }
+            guard !text.unicodeScalars.contains(where: Self.isForbidden) else {
+                throw .badRequest("answers.\(key) contains a control character.", code: "invalid_answer")
+            }
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !trimmed.isEmpty { answers[category] = trimmed }
+        }
+        return answers
+    }
+
+    /// Control characters other than tab, newline and carriage return; they have no place in notes
+    /// and NUL in particular truncates text in C libraries downstream.
+    static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A, 0x0D: false
+        case 0x00..<0x20, 0x7F..<0xA0: true
+        default: false
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Crypto
+
+/// `POST /api/vision-jobs/process` (internal): answers 202 as soon as the request is read, then
+/// runs one step of the job after the connection is released, so the trigger that called it never
+/// waits for a category to be written.
+public struct ProcessEndpoint: Endpoint {
+    public static let path = "/api/vision-jobs/process"
+    public static let secretHeader = "x-trigger-secret"
+
+    let processor: JobProcessor
+    let secretDigest: SHA256.Digest
+    let log: Logger
+
+    public init(processor: JobProcessor, triggerSecret: String, log: Logger) {
+        self.processor = processor
+        self.secretDigest = SHA256.hash(data: Array(triggerSecret.utf8))
+        self.log = log
+    }
+
+    public func handle(_ request: HTTPRequest) throws -> Reply {
+        guard request.path == Self.path else { throw APIError.routeNotFound() }
+        try RequestRules.require(request, method: "POST")
+        try RequestRules.requireBodyWithin(request, limit: 4096)
+        guard secretMatches(request.header(Self.secretHeader)) else {
+            throw APIError.forbidden("This endpoint is internal.")
+        }
+        try RequestRules.requireJSON(request)
+        let body = try RequestRules.parseJSONObject(request.body)
+        let jobID = try RequestRules.jobID(body["jobId"]?.stringValue)
+        let response = HTTPResponse.json(202) { json in
+            json.field("jobId", jobID.rawValue)
+            json.field("accepted", true)
+        }
+        let processor = self.processor
+        let log = self.log
+        return Reply(response) {
+            do {
+                let outcome = try processor.runStep(jobID)
+                log.debug("job \(jobID): \(outcome)")
+            } catch {
+                // The job's state is untouched or fully written (one transaction each); the sweep or
+                // the next poll will trigger it again.
+                log.error("step of job \(jobID) failed: \(error)")
+            }
+        }
+    }
+
+    /// Compares digests, so the time taken says nothing about how much of the secret matched.
+    private func secretMatches(_ candidate: String?) -> Bool {
+        guard let candidate else { return false }
+        let digest = SHA256.hash(data: Array(candidate.utf8))
+        return digest == secretDigest
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// Runs one step of a job: claim its next category, write it, record it, trigger the next step.
+/// When no category is left it assembles the vision instead. Safe to call for any job id at any
+/// time, any number of times at once: the store's claim decides who works.
+///
+/// Each worker thread owns one (it holds that thread's store connection); it is handed across
+/// threads only to run the step after the response was sent, on the same thread, hence
+/// `@unchecked Sendable`.
+public final class JobProcessor: @unchecked Sendable {
+    private let store: JobStore
+    private let generator: VisionGenerator
+    private let trigger: TriggerSink
+    private let lifecycle: JobLifecycle
+    private let leases: LeaseKeeper?
+    private let log: Logger
+
+    public init(
+        store: JobStore, generator: VisionGenerator, trigger: TriggerSink, lifecycle: JobLifecycle,
+        leases: LeaseKeeper?, log: Logger
+    ) {
+        self.store = store
+        self.generator = generator
+        self.trigger = trigger
+        self.lifecycle = lifecycle
+        self.leases = leases
+        self.log = log
+    }
+
+    /// What one step did; for logs and tests.
+    public enum StepOutcome: Equatable, Sendable {
+        case wrote(VisionCategory)
+        case failedAttempt(VisionCategory, JobLifecycle.FailureOutcome)
+        case lostLease(VisionCategory)
+        case finished(JobLifecycle.Ending)
+        case waiting(until: EpochMillis)
+        case nothingToDo
+    }
+
+    @discardableResult
+    public func runStep(_ jobID: JobID) throws(StoreError) -> StepOutcome {
+        let result = try store.claimNextCategory(of: jobID, now: Clock.now(), lifecycle: lifecycle)
+        switch result {
+        case .notFound, .finished, .busy:
+            return .nothingToDo
+        case .wait(let until):
+            trigger.trigger(jobID, notBefore: until)
+            return .waiting(until: until)
+        case .readyToAssemble:
+            guard let ending = try store.finishJob(jobID, now: Clock.now(), lifecycle: lifecycle, assemble: VisionAssembler.document)
+            else { return .nothingToDo }
+            log.info("job \(jobID) ended: \(ending)")
+            return .finished(ending)
+        case .claimed(let claim):
+            return try write(claim)
+        }
+    }
+
+    private func write(_ claim: CategoryClaim) throws(StoreError) -> StepOutcome {
+        leases?.hold(claim)
+        let request = GenerationRequest(
+            category: claim.category, answer: claim.answer, answers: claim.answers, attempt: claim.attempt,
+            deadline: Clock.now() + 30 * 60_000)
+        let generated: Result<String, GenerationError>
+        do throws(GenerationError) {
+            generated = .success(try generator.write(request))
+        } catch {
+            generated = .failure(error)
+        }
+        leases?.release(claim)
+        let outcome: StepOutcome
+        switch generated {
+        case .success(let text):
+            guard try store.recordSuccess(claim, output: text, now: Clock.now()) else {
+                log.warning("refused a stale write of \(claim.category.key) for job \(claim.jobID): its lease was taken over")
+                return .lostLease(claim.category)
+            }
+            outcome = .wrote(claim.category)
+        case .failure(let error):
+            guard
+                let failure = try store.recordFailure(
+                    claim, error: error.message, now: Clock.now(), lifecycle: lifecycle, unitRandom: Double.random(in: 0..<1))
+            else { return .lostLease(claim.category) }
+            log.warning("attempt \(claim.attempt) of \(claim.category.key) for job \(claim.jobID) failed: \(error.message); \(failure)")
+            outcome = .failedAttempt(claim.category, failure)
+        }
+        trigger.trigger(claim.jobID)
+        return outcome
+    }
+}

@@ -1,0 +1,10 @@
+/// Where a processor hands "run this job's next step" requests. Triggers are hints: the job's
+/// state in the store is the truth, and a lost trigger is found again by the sweep or a poll.
+public protocol TriggerSink: Sendable {
+    /// Asks for the job to be processed, at once or not before `notBefore`. Never blocks.
+    func trigger(_ jobID: JobID, notBefore: EpochMillis?)
+}
+
+extension TriggerSink {
+    public func trigger(_ jobID: JobID) { trigger(jobID, notBefore: nil) }
+}

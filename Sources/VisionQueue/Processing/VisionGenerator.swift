@@ -1,0 +1,33 @@
+/// Writes one category of a vision. The built-in generator works offline; an LLM-backed one
+/// implements the same protocol.
+public protocol VisionGenerator: Sendable {
+    /// Returns the section text, or throws `GenerationError`. Must give up by `request.deadline`.
+    func write(_ request: GenerationRequest) throws(GenerationError) -> String
+}
+
+public struct GenerationRequest: Sendable, Equatable {
+    public var category: VisionCategory
+    /// The user's notes for this category, possibly empty.
+    public var answer: String
+    /// Every answer of the job: context for generators that keep the whole vision consistent.
+    public var answers: [VisionCategory: String]
+    public var attempt: Int
+    public var deadline: EpochMillis
+
+    public init(
+        category: VisionCategory, answer: String, answers: [VisionCategory: String] = [:], attempt: Int = 1,
+        deadline: EpochMillis
+    ) {
+        self.category = category
+        self.answer = answer
+        self.answers = answers
+        self.attempt = attempt
+        self.deadline = deadline
+    }
+}
+
+public struct GenerationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,43 @@
+/// Where jobs live. The SQLite store implements it today; a PostgreSQL store can implement it when
+/// one machine is no longer enough. Implementations own all SQL, run each method as one
+/// transaction, and persist exactly what `JobLifecycle` decides.
+///
+/// A store instance is used by one thread at a time; each worker thread opens its own.
+public protocol JobStore: AnyObject {
+    /// Stores a new pending job with its twelve pending categories.
+    func createJob(_ newJob: NewJob, now: EpochMillis) throws(StoreError) -> Job
+
+    /// The job with its categories, if it exists and belongs to `userID`. Another user's job is
+    /// reported as absent.
+    func job(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job?
+
+    /// The user's jobs, newest first, without per-category detail.
+    func jobs(ownedBy userID: String, limit: Int) throws(StoreError) -> [Job]
+
+    /// Atomically claims the job's next category, if one is due and no other worker holds a live
+    /// lease on the job.
+    func claimNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> ClaimResult
+
+    /// Extends a live claim; false when the lease was lost (taken over, or the job cancelled).
+    func renewLease(_ claim: CategoryClaim, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool
+
+    /// Stores a category's text; false when the claim was lost and nothing was written.
+    func recordSuccess(_ claim: CategoryClaim, output: String, now: EpochMillis) throws(StoreError) -> Bool
+
+    /// Records a failed attempt: schedules a retry or gives the category up, as the lifecycle
+    /// decides. nil when the claim was lost and nothing was written.
+    func recordFailure(
+        _ claim: CategoryClaim, error: String, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
+    ) throws(StoreError) -> JobLifecycle.FailureOutcome?
+
+    /// Ends a job whose categories are all settled: builds and stores its vision with `assemble`
+    /// (given the written sections) and marks it completed, or marks it failed when nothing was
+    /// written. nil when the job is not ready or was already ended by someone else.
+    func finishJob(
+        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle,
+        assemble: (_ sections: [VisionCategory: String]) -> String
+    ) throws(StoreError) -> JobLifecycle.Ending?
+
+    /// The vision, if it exists and belongs to `userID`.
+    func vision(_ id: String, ownedBy userID: String) throws(StoreError) -> Vision?
+}

@@ -1,0 +1,195 @@
+import CSQLite
+
+/// One SQLite connection, used by one thread. The only Swift file that touches the C API.
+///
+/// Statements are compiled once per connection and reused: compiling SQL costs more than running
+/// the small indexed queries this service makes.
+public final class SQLiteConnection {
+    /// A value bound to a `?` placeholder.
+    public enum Value: Sendable, Equatable {
+        case int(Int64)
+        case text(String)
+        case null
+
+        public static func optional(_ text: String?) -> Value { text.map(Value.text) ?? .null }
+        public static func optional(_ int: Int64?) -> Value { int.map(Value.int) ?? .null }
+    }
+
+    /// Read access to the current row of a statement while it is being stepped.
+    public struct Row {
+        fileprivate let statement: OpaquePointer
+
+        public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+        public func optionalInt(_ column: Int32) -> Int64? {
+            sqlite3_column_type(statement, column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column)
+        }
+        public func text(_ column: Int32) -> String { optionalText(column) ?? "" }
+        public func optionalText(_ column: Int32) -> String? {
+            guard let pointer = sqlite3_column_text(statement, column) else { return nil }
+            let count = Int(sqlite3_column_bytes(statement, column))
+            return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+        }
+    }
+
+    private var handle: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+    private var inTransaction = false
+
+    /// Opens (creating if needed) the database at `path` in WAL mode.
+    /// - Parameters:
+    ///   - busyTimeoutMillis: how long a statement waits for another connection's write lock.
+    ///   - synchronous: `FULL` makes each commit durable against power loss; `NORMAL` in WAL mode
+    ///     is durable against process crashes only.
+    public init(path: String, busyTimeoutMillis: Int32 = 5_000, synchronous: String = "FULL") throws(StoreError) {
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let code = sqlite3_open_v2(path, &db, flags, nil)
+        guard code == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
+            sqlite3_close_v2(db)
+            throw .database(code: code, message: message)
+        }
+        handle = db
+        sqlite3_busy_timeout(db, busyTimeoutMillis)
+        sqlite3_extended_result_codes(db, 1)
+        try execute("PRAGMA journal_mode=WAL")
+        try execute("PRAGMA synchronous=\(synchronous == "NORMAL" ? "NORMAL" : "FULL")")
+        try execute("PRAGMA foreign_keys=ON")
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs SQL that takes no parameters and returns no rows we need (pragmas, DDL).
+    public func execute(_ sql: String) throws(StoreError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(handle, sql, nil, nil, &message)
+        if code != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? "error"
+            sqlite3_free(message)
+            throw Self.error(code: code, message: text)
+        }
+    }
+
+    /// Runs a statement that returns no rows; answers how many rows it changed.
+    @discardableResult
+    public func run(_ sql: String, _ values: [Value] = []) throws(StoreError) -> Int {
+        let statement = try prepared(sql, values)
+        defer { sqlite3_reset(statement) }
+        var code = sqlite3_step(statement)
+        while code == SQLITE_ROW { code = sqlite3_step(statement) }
+        guard code == SQLITE_DONE else { throw lastError(code) }
+        return Int(sqlite3_changes(handle))
+    }
+
+    /// Runs a query and maps every row.
+    public func rows<T>(_ sql: String, _ values: [Value] = [], _ map: (Row) -> T) throws(StoreError) -> [T] {
+        let statement = try prepared(sql, values)
+        defer { sqlite3_reset(statement) }
+        var result: [T] = []
+        var code = sqlite3_step(statement)
+        while code == SQLITE_ROW {
+            result.append(map(Row(statement: statement)))
+            code = sqlite3_step(statement)
+        }
+        guard code == SQLITE_DONE else { throw lastError(code) }
+        return result
+    }
+
+    /// Runs a query and maps its first row, if any.
+    public func row<T>(_ sql: String, _ values: [Value] = [], _ map: (Row) -> T) throws(StoreError) -> T? {
+        let statement = try prepared(sql, values)
+        defer { sqlite3_reset(statement) }
+        let code = sqlite3_step(statement)
+        if code == SQLITE_ROW { return map(Row(statement: statement)) }
+        guard code == SQLITE_DONE else { throw lastError(code) }
+        return nil
+    }
+
+    /// Runs `body` in a write transaction taken with `BEGIN IMMEDIATE`, so two writers never
+    /// deadlock upgrading read locks. A lock held past the busy timeout is retried a few times
+    /// before `StoreError.busy` reaches the caller.
+    public func writeTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        precondition(!inTransaction, "nested transaction")
+        var attempt = 0
+        while true {
+            do {
+                try run("BEGIN IMMEDIATE")
+                break
+            } catch .busy where attempt < 3 {
+                attempt += 1
+            }
+        }
+        inTransaction = true
+        defer { inTransaction = false }
+        do {
+            let result = try body()
+            try run("COMMIT")
+            return result
+        } catch {
+            _ = try? run("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// A consistent snapshot for several reads (a job and its categories).
+    public func readTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try run("BEGIN DEFERRED")
+        inTransaction = true
+        defer { inTransaction = false }
+        do {
+            let result = try body()
+            try run("COMMIT")
+            return result
+        } catch {
+            _ = try? run("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func prepared(_ sql: String, _ values: [Value]) throws(StoreError) -> OpaquePointer {
+        let statement: OpaquePointer
+        if let cached = statements[sql] {
+            statement = cached
+        } else {
+            var compiled: OpaquePointer?
+            let code = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &compiled, nil)
+            guard code == SQLITE_OK, let compiled else { throw lastError(code) }
+            statements[sql] = compiled
+            statement = compiled
+        }
+        sqlite3_clear_bindings(statement)
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let code: Int32
+            switch value {
+            case .int(let int): code = sqlite3_bind_int64(statement, index, int)
+            case .null: code = sqlite3_bind_null(statement, index)
+            case .text(let text):
+                var text = text
+                code = text.withUTF8 { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { chars in
+                        // An empty buffer may have no address; SQLite wants a non-null pointer for ''.
+                        guard let base = chars.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, nil) }
+                        return vq_sqlite3_bind_text_copy(statement, index, base, Int32(chars.count))
+                    }
+                }
+            }
+            guard code == SQLITE_OK else { throw lastError(code) }
+        }
+        return statement
+    }
+
+    private func lastError(_ code: Int32) -> StoreError {
+        Self.error(code: code, message: String(cString: sqlite3_errmsg(handle)))
+    }
+
+    private static func error(code: Int32, message: String) -> StoreError {
+        switch code & 0xFF {
+        case SQLITE_BUSY, SQLITE_LOCKED: .busy
+        default: .database(code: code, message: message)
+        }
+    }
+}

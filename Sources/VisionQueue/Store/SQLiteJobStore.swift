@@ -1,0 +1,329 @@
+import Foundation
+
+/// `JobStore` on one SQLite file shared by every process on the machine.
+public final class SQLiteJobStore: JobStore {
+    private let db: SQLiteConnection
+
+    /// Opens the database and brings its schema up to date.
+    public init(path: String, synchronous: String = "FULL", busyTimeoutMillis: Int32 = 5_000) throws(StoreError) {
+        db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous)
+        try SQLiteSchema.migrate(db)
+    }
+
+    // MARK: Creating and reading
+
+    public func createJob(_ newJob: NewJob, now: EpochMillis) throws(StoreError) -> Job {
+        let id = JobID.random()
+        let input = Self.encodeAnswers(newJob.answers)
+        try db.writeTransaction { () throws(StoreError) in
+            try db.run(
+                """
+                INSERT INTO vision_generation_jobs (id, user_id, status, input, created_at, updated_at)
+                VALUES (?, ?, 'pending', ?, ?, ?)
+                """, [.text(id.rawValue), .text(newJob.userID), .text(input), .int(now), .int(now)])
+            for category in VisionCategory.allCases {
+                try db.run(
+                    """
+                    INSERT INTO vision_job_categories (job_id, position, category, status, updated_at)
+                    VALUES (?, ?, ?, 'pending', ?)
+                    """, [.text(id.rawValue), .int(Int64(category.position)), .text(category.key), .int(now)])
+            }
+        }
+        return Job(
+            id: id, userID: newJob.userID, status: .pending, currentCategory: nil, categoriesCompleted: 0,
+            categoriesFailed: 0, visionID: nil, error: nil, createdAt: now, startedAt: nil, completedAt: nil,
+            updatedAt: now,
+            categories: VisionCategory.allCases.map {
+                CategoryProgress(category: $0, state: .pending, attempts: 0)
+            })
+    }
+
+    private static let jobColumns = """
+        id, user_id, status, current_category, categories_completed, categories_failed, vision_id, error,
+        created_at, started_at, completed_at, updated_at
+        """
+
+    private static func readJob(_ row: SQLiteConnection.Row) -> Job {
+        Job(
+            id: JobID(row.text(0)) ?? JobID.random(),
+            userID: row.text(1),
+            status: JobStatus(rawValue: row.text(2)) ?? .failed,
+            currentCategory: row.optionalText(3).flatMap(VisionCategory.init(rawValue:)),
+            categoriesCompleted: Int(row.int(4)),
+            categoriesFailed: Int(row.int(5)),
+            visionID: row.optionalText(6),
+            error: row.optionalText(7),
+            createdAt: row.int(8),
+            startedAt: row.optionalInt(9),
+            completedAt: row.optionalInt(10),
+            updatedAt: row.int(11),
+            categories: [])
+    }
+
+    public func job(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job? {
+        try db.readTransaction { () throws(StoreError) -> Job? in
+            guard
+                var job = try db.row(
+                    "SELECT \(Self.jobColumns) FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
+                    [.text(id.rawValue), .text(userID)], Self.readJob)
+            else { return nil }
+            job.categories = try db.rows(
+                """
+                SELECT position, status, attempts, error, started_at, completed_at, next_attempt_at
+                FROM vision_job_categories WHERE job_id = ? ORDER BY position
+                """, [.text(id.rawValue)]
+            ) { row in
+                CategoryProgress(
+                    category: VisionCategory(position: Int(row.int(0))) ?? .fun,
+                    state: CategoryState(rawValue: row.text(1)) ?? .failed,
+                    attempts: Int(row.int(2)),
+                    error: row.optionalText(3),
+                    startedAt: row.optionalInt(4),
+                    completedAt: row.optionalInt(5),
+                    nextAttemptAt: row.optionalInt(6))
+            }
+            return job
+        }
+    }
+
+    public func jobs(ownedBy userID: String, limit: Int) throws(StoreError) -> [Job] {
+        try db.rows(
+            """
+            SELECT \(Self.jobColumns) FROM vision_generation_jobs
+            WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?
+            """, [.text(userID), .int(Int64(limit))], Self.readJob)
+    }
+
+    public func vision(_ id: String, ownedBy userID: String) throws(StoreError) -> Vision? {
+        let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
+        return try db.row(
+            "SELECT id, user_id, job_id, document, created_at, \(columns) FROM visions WHERE id = ? AND user_id = ?",
+            [.text(id), .text(userID)]
+        ) { row in
+            var sections: [VisionCategory: String] = [:]
+            for category in VisionCategory.allCases {
+                if let text = row.optionalText(Int32(5 + category.position)) { sections[category] = text }
+            }
+            return Vision(
+                id: row.text(0), userID: row.text(1), jobID: JobID(row.text(2)) ?? JobID.random(),
+                sections: sections, document: row.text(3), createdAt: row.int(4))
+        }
+    }
+
+    // MARK: Claiming and recording
+
+    public func claimNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> ClaimResult {
+        try db.writeTransaction { () throws(StoreError) -> ClaimResult in
+            guard
+                let (userID, status, input) = try db.row(
+                    "SELECT user_id, status, input FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)],
+                    { row in (row.text(0), JobStatus(rawValue: row.text(1)) ?? .failed, row.text(2)) })
+            else { return .notFound }
+            while true {
+                let records = try categoryRecords(of: id)
+                switch lifecycle.nextStep(jobStatus: status, categories: records, now: now) {
+                case .finished: return .finished
+                case .busy(let until): return .busy(leaseExpiresAt: until)
+                case .wait(let until): return .wait(until: until)
+                case .assemble: return .readyToAssemble
+                case .giveUp(let category, let reason):
+                    try settleFailed(id, category, error: reason, now: now)
+                case .run(let category, let attempt):
+                    let token = UUID().uuidString
+                    let expires = now + lifecycle.policy.leaseMillis
+                    try db.run(
+                        """
+                        UPDATE vision_job_categories
+                        SET status = 'running', attempts = ?, lease_token = ?, lease_expires_at = ?,
+                            next_attempt_at = NULL, started_at = COALESCE(started_at, ?), updated_at = ?
+                        WHERE job_id = ? AND position = ?
+                        """,
+                        [.int(Int64(attempt)), .text(token), .int(expires), .int(now), .int(now),
+                         .text(id.rawValue), .int(Int64(category.position))])
+                    try db.run(
+                        """
+                        UPDATE vision_generation_jobs
+                        SET status = 'processing', current_category = ?, started_at = COALESCE(started_at, ?),
+                            updated_at = ?
+                        WHERE id = ?
+                        """, [.text(category.key), .int(now), .int(now), .text(id.rawValue)])
+                    let answers = Self.decodeAnswers(input)
+                    return .claimed(
+                        CategoryClaim(
+                            jobID: id, userID: userID, category: category, attempt: attempt, leaseToken: token,
+                            leaseExpiresAt: expires, answer: answers[category] ?? "", answers: answers))
+                }
+            }
+        }
+    }
+
+    private func categoryRecords(of id: JobID) throws(StoreError) -> [CategoryRecord] {
+        try db.rows(
+            """
+            SELECT position, status, attempts, lease_expires_at, next_attempt_at
+            FROM vision_job_categories WHERE job_id = ? ORDER BY position
+            """, [.text(id.rawValue)]
+        ) { row in
+            CategoryRecord(
+                category: VisionCategory(position: Int(row.int(0))) ?? .fun,
+                state: CategoryState(rawValue: row.text(1)) ?? .failed,
+                attempts: Int(row.int(2)),
+                leaseExpiresAt: row.optionalInt(3),
+                nextAttemptAt: row.optionalInt(4))
+        }
+    }
+
+    /// Marks a category failed for good and counts it on the job.
+    private func settleFailed(_ id: JobID, _ category: VisionCategory, error: String, now: EpochMillis) throws(StoreError) {
+        try db.run(
+            """
+            UPDATE vision_job_categories
+            SET status = 'failed', error = ?, lease_token = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
+                completed_at = ?, updated_at = ?
+            WHERE job_id = ? AND position = ?
+            """, [.text(error), .int(now), .int(now), .text(id.rawValue), .int(Int64(category.position))])
+        try db.run(
+            "UPDATE vision_generation_jobs SET categories_failed = categories_failed + 1, updated_at = ? WHERE id = ?",
+            [.int(now), .text(id.rawValue)])
+    }
+
+    /// The claim's row, only while the claim still holds: same token, still running, job not ended.
+    private static let ownsClaim = """
+        job_id = ? AND position = ? AND lease_token = ? AND status = 'running'
+        AND EXISTS (SELECT 1 FROM vision_generation_jobs j WHERE j.id = job_id AND j.status = 'processing')
+        """
+
+    private static func claimKey(_ claim: CategoryClaim) -> [SQLiteConnection.Value] {
+        [.text(claim.jobID.rawValue), .int(Int64(claim.category.position)), .text(claim.leaseToken)]
+    }
+
+    public func renewLease(_ claim: CategoryClaim, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.run(
+            "UPDATE vision_job_categories SET lease_expires_at = ?, updated_at = ? WHERE \(Self.ownsClaim)",
+            [.int(until), .int(now)] + Self.claimKey(claim)) == 1
+    }
+
+    public func recordSuccess(_ claim: CategoryClaim, output: String, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.writeTransaction { () throws(StoreError) -> Bool in
+            let changed = try db.run(
+                """
+                UPDATE vision_job_categories
+                SET status = 'done', output = ?, error = NULL, lease_token = NULL, lease_expires_at = NULL,
+                    completed_at = ?, updated_at = ?
+                WHERE \(Self.ownsClaim)
+                """, [.text(output), .int(now), .int(now)] + Self.claimKey(claim))
+            guard changed == 1 else { return false }
+            try db.run(
+                """
+                UPDATE vision_generation_jobs
+                SET categories_completed = categories_completed + 1, updated_at = ? WHERE id = ?
+                """, [.int(now), .text(claim.jobID.rawValue)])
+            return true
+        }
+    }
+
+    public func recordFailure(
+        _ claim: CategoryClaim, error: String, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
+    ) throws(StoreError) -> JobLifecycle.FailureOutcome? {
+        try db.writeTransaction { () throws(StoreError) -> JobLifecycle.FailureOutcome? in
+            let outcome = lifecycle.afterFailure(attempt: claim.attempt, now: now, unitRandom: unitRandom)
+            switch outcome {
+            case .retry(let at):
+                let changed = try db.run(
+                    """
+                    UPDATE vision_job_categories
+                    SET status = 'retrying', error = ?, next_attempt_at = ?, lease_token = NULL,
+                        lease_expires_at = NULL, updated_at = ?
+                    WHERE \(Self.ownsClaim)
+                    """, [.text(error), .int(at), .int(now)] + Self.claimKey(claim))
+                guard changed == 1 else { return nil }
+                try db.run(
+                    "UPDATE vision_generation_jobs SET updated_at = ? WHERE id = ?",
+                    [.int(now), .text(claim.jobID.rawValue)])
+            case .fail:
+                let owns = try db.row(
+                    "SELECT 1 FROM vision_job_categories WHERE \(Self.ownsClaim)", Self.claimKey(claim)) { _ in true }
+                guard owns == true else { return nil }
+                try settleFailed(claim.jobID, claim.category, error: error, now: now)
+            }
+            return outcome
+        }
+    }
+
+    public func finishJob(
+        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle,
+        assemble: (_ sections: [VisionCategory: String]) -> String
+    ) throws(StoreError) -> JobLifecycle.Ending? {
+        try db.writeTransaction { () throws(StoreError) -> JobLifecycle.Ending? in
+            guard
+                let (userID, status) = try db.row(
+                    "SELECT user_id, status FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)],
+                    { row in (row.text(0), JobStatus(rawValue: row.text(1)) ?? .failed) })
+            else { return nil }
+            let records = try categoryRecords(of: id)
+            guard lifecycle.nextStep(jobStatus: status, categories: records, now: now) == .assemble else { return nil }
+            let ending = lifecycle.ending(categories: records)
+            switch ending {
+            case .failed(let reason):
+                try db.run(
+                    """
+                    UPDATE vision_generation_jobs
+                    SET status = 'failed', error = ?, current_category = NULL, completed_at = ?, updated_at = ?
+                    WHERE id = ?
+                    """, [.text(reason), .int(now), .int(now), .text(id.rawValue)])
+            case .completed:
+                var sections: [VisionCategory: String] = [:]
+                for (position, output) in try db.rows(
+                    "SELECT position, output FROM vision_job_categories WHERE job_id = ? AND status = 'done'",
+                    [.text(id.rawValue)], { row in (Int(row.int(0)), row.text(1)) })
+                {
+                    if let category = VisionCategory(position: position) { sections[category] = output }
+                }
+                let visionID = UUID().uuidString.lowercased()
+                let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
+                let placeholders = Array(repeating: "?", count: VisionCategory.count).joined(separator: ", ")
+                try db.run("DELETE FROM visions WHERE job_id = ?", [.text(id.rawValue)])
+                try db.run(
+                    """
+                    INSERT INTO visions (id, user_id, job_id, document, created_at, \(columns))
+                    VALUES (?, ?, ?, ?, ?, \(placeholders))
+                    """,
+                    [.text(visionID), .text(userID), .text(id.rawValue), .text(assemble(sections)), .int(now)]
+                        + VisionCategory.allCases.map { .optional(sections[$0]) })
+                let failed = records.filter { $0.state == .failed }.count
+                try db.run(
+                    """
+                    UPDATE vision_generation_jobs
+                    SET status = 'completed', vision_id = ?, current_category = NULL, completed_at = ?, updated_at = ?,
+                        error = ?
+                    WHERE id = ?
+                    """,
+                    [.text(visionID), .int(now), .int(now),
+                     failed == 0 ? .null : .text("\(failed) of \(VisionCategory.count) categories could not be written."),
+                     .text(id.rawValue)])
+            }
+            return ending
+        }
+    }
+
+    // MARK: Answers as stored JSON
+
+    static func encodeAnswers(_ answers: [VisionCategory: String]) -> String {
+        var writer = JSONWriter()
+        writer.object { json in
+            for category in VisionCategory.allCases {
+                if let answer = answers[category] { json.field(category.key, answer) }
+            }
+        }
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    static func decodeAnswers(_ text: String) -> [VisionCategory: String] {
+        guard let object = try? JSONParser.parse(Array(text.utf8)).objectValue else { return [:] }
+        var answers: [VisionCategory: String] = [:]
+        for (key, value) in object {
+            if let category = VisionCategory(rawValue: key), let text = value.stringValue { answers[category] = text }
+        }
+        return answers
+    }
+}

@@ -1,0 +1,69 @@
+/// The database schema as an ordered list of migrations; `PRAGMA user_version` records how many
+/// have run. Every binary migrates on start, inside one `BEGIN IMMEDIATE`, so concurrent starts
+/// are safe and a half-applied migration never exists.
+enum SQLiteSchema {
+    static let migrations: [String] = [
+        // 1: jobs, their categories and the finished visions.
+        """
+        CREATE TABLE vision_generation_jobs (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending','processing','completed','failed','cancelled')),
+            current_category TEXT,
+            categories_completed INTEGER NOT NULL DEFAULT 0,
+            categories_failed INTEGER NOT NULL DEFAULT 0,
+            vision_id TEXT,
+            input TEXT NOT NULL,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            completed_at INTEGER,
+            updated_at INTEGER NOT NULL,
+            last_kick_at INTEGER
+        ) STRICT;
+        CREATE INDEX vision_generation_jobs_by_user ON vision_generation_jobs (user_id, created_at DESC);
+        CREATE INDEX vision_generation_jobs_unfinished ON vision_generation_jobs (updated_at)
+            WHERE status IN ('pending', 'processing');
+
+        CREATE TABLE vision_job_categories (
+            job_id TEXT NOT NULL REFERENCES vision_generation_jobs (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            category TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending','running','done','retrying','failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            output TEXT,
+            error TEXT,
+            lease_token TEXT,
+            lease_expires_at INTEGER,
+            next_attempt_at INTEGER,
+            started_at INTEGER,
+            completed_at INTEGER,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (job_id, position)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE visions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            job_id TEXT NOT NULL UNIQUE REFERENCES vision_generation_jobs (id) ON DELETE CASCADE,
+            fun TEXT, health TEXT, travel TEXT, love TEXT, family TEXT, social TEXT, home TEXT,
+            work TEXT, money TEXT, possessions TEXT, giving TEXT, spirituality TEXT,
+            document TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) STRICT;
+        """
+    ]
+
+    static var version: Int { migrations.count }
+
+    static func migrate(_ db: SQLiteConnection) throws(StoreError) {
+        try db.writeTransaction { () throws(StoreError) in
+            let current = Int(try db.row("PRAGMA user_version") { $0.int(0) } ?? 0)
+            guard current <= version else { throw .schemaTooNew(found: current, supported: version) }
+            for index in current..<version {
+                try db.execute(migrations[index])
+            }
+            if current != version { try db.execute("PRAGMA user_version = \(version)") }
+        }
+    }
+}

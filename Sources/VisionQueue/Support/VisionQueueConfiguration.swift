@@ -1,0 +1,123 @@
+import Foundation
+
+/// Every setting, read once from the environment. Each has a default that runs a single-machine
+/// development copy; nothing else needs editing to run two copies side by side on two ports.
+public struct VisionQueueConfiguration: Sendable {
+    /// `VQ_HOST`, default `127.0.0.1`: the address nginx listens on.
+    public var host: String
+    /// `VQ_PORT`, default 8080: nginx's port. Also the port the self-trigger calls.
+    public var port: Int
+    /// `VQ_DATA_DIR`, default `./data`: the SQLite file, sockets, logs and nginx's working files.
+    public var dataDirectory: String
+    /// `VQ_DB_PATH`, default `$VQ_DATA_DIR/vision-queue.sqlite3`.
+    public var databasePath: String
+    /// `VQ_SOCKET_DIR`, default `$VQ_DATA_DIR/run`: where each binary's unix socket lives
+    /// (`vision-create.sock`, ...).
+    public var socketDirectory: String
+    /// `VQ_THREADS`, default 4: FastCGI worker threads per binary.
+    public var threads: Int
+    /// `VQ_GENERATOR_DELAY_MS`, default 3000: the built-in generator's time per category.
+    public var generatorDelayMillis: Int
+    /// `VQ_JWT_SECRET` or the file named by `VQ_JWT_SECRET_FILE`; unset: single-user development mode.
+    public var jwtSecret: String?
+    /// `VQ_JWT_AUDIENCE`, default `authenticated` (what Supabase issues). Empty: not checked.
+    public var jwtAudience: String?
+    /// `VQ_JWT_ISSUER`, default unset: when set, tokens must carry exactly this `iss`.
+    public var jwtIssuer: String?
+    /// `VQ_JWT_LEEWAY_SECONDS`, default 30: clock skew allowed on `exp` and `nbf`.
+    public var jwtLeewaySeconds: Int
+    /// `VQ_TRIGGER_SECRET` or the file named by `VQ_TRIGGER_SECRET_FILE`: the shared secret the
+    /// process endpoint requires. The run command generates one when unset.
+    public var triggerSecret: String?
+    /// `VQ_TRIGGER_URL`, default `http://127.0.0.1:$VQ_PORT/api/vision-jobs/process`.
+    public var triggerURL: String
+    /// `VQ_MAX_ATTEMPTS` (3), `VQ_LEASE_SECONDS` (60), `VQ_RETRY_BASE_MS` (2000): see `RetryPolicy`.
+    public var retryPolicy: RetryPolicy
+    /// `VQ_MAX_BODY_BYTES`, default 65536.
+    public var maxBodyBytes: Int
+    /// `VQ_MAX_ANSWER_CHARS`, default 4000.
+    public var maxAnswerCharacters: Int
+    /// `VQ_SYNCHRONOUS`, default `FULL`: SQLite's durability level (`FULL` or `NORMAL`).
+    public var synchronous: String
+    /// `VQ_SHUTDOWN_GRACE_SECONDS`, default 10: how long SIGTERM waits for in-flight work.
+    public var shutdownGraceSeconds: Int
+    /// `VQ_LOG_LEVEL`, default `info` (`debug`, `info`, `warning`, `error`).
+    public var logLevel: Logger.Level
+    /// `VQ_FAULT_DROP_TRIGGERS`, default 0: test-only share (0-1) of self-triggers silently dropped.
+    public var faultDropTriggers: Double
+    /// `VQ_FAULT_FAIL`, default empty: test-only generator failures, e.g. `health:2,travel:*`
+    /// (fail health's first 2 attempts, travel's every attempt).
+    public var faultFail: String
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            return raw
+        }
+        func int(_ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let raw = value(name) else { return fallback }
+            guard let parsed = Int(raw), range.contains(parsed) else {
+                throw ConfigurationError("\(name)=\(raw) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return parsed
+        }
+        func secret(_ name: String) throws(ConfigurationError) -> String? {
+            if let file = value(name + "_FILE") {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ConfigurationError("\(name)_FILE=\(file) cannot be read")
+                }
+                let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !trimmed.isEmpty else { throw ConfigurationError("\(name)_FILE=\(file) is empty") }
+                return trimmed
+            }
+            return value(name)
+        }
+
+        host = value("VQ_HOST") ?? "127.0.0.1"
+        port = try int("VQ_PORT", 8080, 1...65535)
+        dataDirectory = value("VQ_DATA_DIR") ?? "./data"
+        databasePath = value("VQ_DB_PATH") ?? dataDirectory + "/vision-queue.sqlite3"
+        socketDirectory = value("VQ_SOCKET_DIR") ?? dataDirectory + "/run"
+        threads = try int("VQ_THREADS", 4, 1...256)
+        generatorDelayMillis = try int("VQ_GENERATOR_DELAY_MS", 3000, 0...3_600_000)
+        jwtSecret = try secret("VQ_JWT_SECRET")
+        jwtAudience = environment["VQ_JWT_AUDIENCE"].map { $0.isEmpty ? nil : $0 } ?? "authenticated"
+        jwtIssuer = value("VQ_JWT_ISSUER")
+        jwtLeewaySeconds = try int("VQ_JWT_LEEWAY_SECONDS", 30, 0...3600)
+        triggerSecret = try secret("VQ_TRIGGER_SECRET")
+        triggerURL = value("VQ_TRIGGER_URL") ?? "http://127.0.0.1:\(port)/api/vision-jobs/process"
+        retryPolicy = RetryPolicy(
+            maxAttempts: try int("VQ_MAX_ATTEMPTS", 3, 1...100),
+            leaseMillis: Int64(try int("VQ_LEASE_SECONDS", 60, 1...86_400)) * 1000,
+            backoffBaseMillis: Int64(try int("VQ_RETRY_BASE_MS", 2000, 0...3_600_000)))
+        maxBodyBytes = try int("VQ_MAX_BODY_BYTES", 65_536, 1024...16_777_216)
+        maxAnswerCharacters = try int("VQ_MAX_ANSWER_CHARS", 4000, 1...100_000)
+        let sync = (value("VQ_SYNCHRONOUS") ?? "FULL").uppercased()
+        guard sync == "FULL" || sync == "NORMAL" else { throw ConfigurationError("VQ_SYNCHRONOUS must be FULL or NORMAL") }
+        synchronous = sync
+        shutdownGraceSeconds = try int("VQ_SHUTDOWN_GRACE_SECONDS", 10, 0...3600)
+        switch (value("VQ_LOG_LEVEL") ?? "info").lowercased() {
+        case "debug": logLevel = .debug
+        case "warning": logLevel = .warning
+        case "error": logLevel = .error
+        default: logLevel = .info
+        }
+        guard let drop = Double(value("VQ_FAULT_DROP_TRIGGERS") ?? "0"), (0...1).contains(drop) else {
+            throw ConfigurationError("VQ_FAULT_DROP_TRIGGERS must be a number from 0 to 1")
+        }
+        faultDropTriggers = drop
+        faultFail = value("VQ_FAULT_FAIL") ?? ""
+    }
+
+    /// The unix socket of one binary, e.g. `socketPath(for: "vision-status")`.
+    public func socketPath(for binary: String) -> String { "\(socketDirectory)/\(binary).sock" }
+
+    public var developmentMode: Bool { jwtSecret == nil }
+
+    public func logger(_ label: String) -> Logger { Logger(label: label, minimum: logLevel) }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

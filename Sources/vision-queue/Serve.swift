@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import VisionQueue
+
+nonisolated(unsafe) private var stopSignal: Int32 = 0
+
+/// `vision-queue serve`: the whole stack on one machine. Starts the three FastCGI binaries and
+/// nginx, prints the URL, replaces any process that dies, sweeps for stalled jobs, and on Ctrl-C
+/// or SIGTERM stops everything it started.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run nginx and the three FastCGI binaries; settings come from VQ_* variables (see README.md).")
+
+    @Option(help: "The repository folder holding www/ and nginx/.")
+    var root: String = FileManager.default.currentDirectoryPath
+
+    @Flag(help: "Stop when the process that started this one exits (for test harnesses).")
+    var exitWithParent = false
+
+    @Flag(help: "Write nginx's access log to the logs folder.")
+    var accessLog = false
+
+    func run() throws {
+        var environment = ProcessInfo.processInfo.environment
+        let configuration = try VisionQueueConfiguration(environment: environment)
+        let log = configuration.logger("vision-queue")
+        let fm = FileManager.default
+        let root = URL(fileURLWithPath: self.root).standardizedFileURL.path
+        guard fm.fileExists(atPath: root + "/www/index.html"), fm.fileExists(atPath: root + "/nginx/local.conf.template") else {
+            throw ValidationError("\(root) does not look like the Vision Queue repository (no www/ or nginx/); pass --root")
+        }
+
+        let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
+        let logDirectory = dataDirectory + "/logs"
+        let socketDirectory = URL(fileURLWithPath: configuration.socketDirectory).standardizedFileURL.path
+        for directory in [dataDirectory, logDirectory, socketDirectory] {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        environment["VQ_DATA_DIR"] = dataDirectory
+        environment["VQ_SOCKET_DIR"] = socketDirectory
+        environment["VQ_DB_PATH"] = URL(fileURLWithPath: configuration.databasePath).standardizedFileURL.path
+        if configuration.triggerSecret == nil {
+            environment["VQ_TRIGGER_SECRET_FILE"] = try Self.generatedSecret(at: dataDirectory + "/trigger-secret")
+        }
+
+        // Migrate once before anything starts, so a schema problem is reported here, plainly.
+        _ = try SQLiteJobStore(path: environment["VQ_DB_PATH"]!, synchronous: configuration.synchronous)
+
+        signal(SIGINT) { stopSignal = $0 }
+        signal(SIGTERM) { stopSignal = $0 }
+        signal(SIGHUP) { stopSignal = $0 }
+        signal(SIGPIPE, SIG_IGN)
+        let parent = getppid()
+
+        let supervisor = Supervisor(environment: environment, log: log)
+        let binDirectory = Self.executableDirectory()
+        for binary in ["vision-create", "vision-process", "vision-status"] {
+            try? fm.removeItem(atPath: socketDirectory + "/\(binary).sock")
+            try supervisor.start(
+                .init(
+                    name: binary, executable: binDirectory + "/" + binary, arguments: [],
+                    logFile: "\(logDirectory)/\(binary).log", pidFile: "\(socketDirectory)/\(binary).pid"))
+        }
+        let stopAll = { supervisor.stopAll(graceSeconds: configuration.shutdownGraceSeconds + 2) }
+        guard Self.waitFor(seconds: 30, { ["vision-create", "vision-process", "vision-status"].allSatisfy {
+            fm.fileExists(atPath: socketDirectory + "/\($0).sock") } })
+        else {
+            stopAll()
+            throw ValidationError("the FastCGI binaries did not start; see \(logDirectory)/vision-*.log")
+        }
+
+        let nginx = NginxSetup(
+            repositoryRoot: root, prefix: dataDirectory + "/nginx", logDirectory: logDirectory,
+            socketDirectory: socketDirectory, host: configuration.host, port: configuration.port, accessLog: accessLog)
+        try nginx.write()
+        try supervisor.start(
+            .init(
+                name: "nginx", executable: Self.nginxPath(environment),
+                arguments: ["-p", nginx.prefix, "-c", nginx.configPath, "-e", logDirectory + "/nginx-error.log"],
+                logFile: logDirectory + "/nginx.log", pidFile: nil))
+        guard Self.waitFor(seconds: 15, { Self.portAccepts(host: configuration.host, port: configuration.port) }) else {
+            stopAll()
+            throw ValidationError(
+                "nginx did not start listening on \(configuration.host):\(configuration.port) (port taken?); see \(logDirectory)/nginx-error.log")
+        }
+
+        let url = "http://\(configuration.host):\(configuration.port)/"
+        Self.say("Vision Queue is running at \(url)")
+        Self.say(configuration.developmentMode
+              ? "Development mode (no VQ_JWT_SECRET): every request is the single local user."
+              : "Bearer tokens are required (VQ_JWT_SECRET is set).")
+        Self.say("Data and logs: \(dataDirectory). Press Ctrl-C to stop.")
+
+        while stopSignal == 0 {
+            if exitWithParent && getppid() != parent { break }
+            usleep(100_000)
+            if stopSignal != 0 { break }
+            supervisor.reapAndRestart(stopping: false)
+        }
+        log.info("stopping every process")
+        stopAll()
+        Self.say("Vision Queue stopped.")
+    }
+
+    /// Unbuffered, so a harness reading the pipe sees each line at once.
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    static func generatedSecret(at path: String) throws -> String {
+        if !FileManager.default.fileExists(atPath: path) {
+            var bytes = [UInt8](repeating: 0, count: 32)
+            for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
+            let hex = bytes.map { String(format: "%02x", $0) }.joined()
+            guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600])
+            else { throw ValidationError("cannot write \(path)") }
+        }
+        return path
+    }
+
+    static func executableDirectory() -> String {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (path as NSString).deletingLastPathComponent
+    }
+
+    static func nginxPath(_ environment: [String: String]) -> String {
+        if let configured = environment["VQ_NGINX"], !configured.isEmpty { return configured }
+        let candidates = (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/nginx" } + ["/usr/sbin/nginx"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/nginx"
+    }
+
+    static func waitFor(seconds: Int, _ condition: () -> Bool) -> Bool {
+        let deadline = Clock.now() + Int64(seconds) * 1000
+        while Clock.now() < deadline {
+            if stopSignal != 0 { return false }
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+
+    static func portAccepts(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}
