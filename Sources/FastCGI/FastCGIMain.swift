@@ -4,7 +4,9 @@ import VisionQueue
 /// The whole of a binary's `main`: read the configuration and flags, serve, exit.
 ///
 /// Flags: `--socket PATH` (default `$VQ_SOCKET_DIR/<binary>.sock`), `--threads N` (default
-/// `VQ_THREADS`). Exits 0 after a clean stop, 1 when it cannot start.
+/// `VQ_THREADS`). A listening socket handed over by a supervisor is used instead of opening one:
+/// `VQ_LISTEN_FD=N`, or systemd socket activation (`LISTEN_PID`/`LISTEN_FDS`, fd 3).
+/// Exits 0 after a clean stop, 1 when it cannot start.
 public enum FastCGIMain {
     public static func run(binary: String, makeEndpoint: @escaping @Sendable (VisionQueueServices) throws -> Endpoint) -> Never {
         let log = Logger(label: binary)
@@ -15,12 +17,14 @@ public enum FastCGIMain {
                 threads: services.configuration.threads,
                 maxBodyBytes: services.configuration.maxBodyBytes,
                 graceSeconds: services.configuration.shutdownGraceSeconds)
+            settings.inheritedSocket = inheritedSocket()
             var arguments = CommandLine.arguments.dropFirst().makeIterator()
             while let argument = arguments.next() {
                 switch argument {
                 case "--socket":
                     guard let path = arguments.next() else { throw ServerError("--socket needs a path") }
                     settings.socketPath = path
+                    settings.inheritedSocket = nil
                 case "--threads":
                     guard let text = arguments.next(), let count = Int(text), (1...256).contains(count) else {
                         throw ServerError("--threads needs a number from 1 to 256")
@@ -33,11 +37,21 @@ public enum FastCGIMain {
                     throw ServerError("unknown argument \(argument)")
                 }
             }
+            unsetenv("VQ_LISTEN_FD")  // not for children this process might start
             try FastCGIServer(settings, log: services.log).run { try makeEndpoint(services) }
             exit(0)
         } catch {
             log.error("cannot start: \(error)")
             exit(1)
         }
+    }
+
+    private static func inheritedSocket() -> Int32? {
+        let environment = ProcessInfo.processInfo.environment
+        if let text = environment["VQ_LISTEN_FD"], let fd = Int32(text), fd >= 0 { return fd }
+        if environment["LISTEN_PID"] == String(getpid()), let count = Int(environment["LISTEN_FDS"] ?? ""), count >= 1 {
+            return 3
+        }
+        return nil
     }
 }

@@ -1,21 +1,28 @@
 import CFastCGI
 import Foundation
+import Synchronization
 import VisionQueue
 
-/// Serves an `Endpoint` over libfcgi on a unix socket: several threads, each looping on
-/// `FCGX_Accept_r` with its own endpoint instance (and so its own database connection).
+/// Serves an `Endpoint` over libfcgi: several threads, each looping on `FCGX_Accept_r` with its
+/// own endpoint instance (and so its own database connection).
 ///
-/// SIGTERM, SIGINT and SIGHUP stop it cleanly: the listening socket is shut down so no new request
-/// is accepted, requests in flight (and their after-response work) get `graceSeconds` to finish,
-/// and `run` returns. libfcgi alone would swallow the signal and keep blocking in accept().
+/// The listening socket is either handed over by a supervisor (`VQ_LISTEN_FD`, or systemd socket
+/// activation), so a restarted binary takes over a socket that never stopped queueing connections,
+/// or opened here at `socketPath`.
+///
+/// SIGTERM, SIGINT and SIGHUP stop it cleanly: idle workers are woken out of accept() and leave,
+/// requests in flight (and their after-response work) get `graceSeconds` to finish, then `run`
+/// returns. libfcgi alone would swallow the signal and keep blocking in accept().
 public final class FastCGIServer {
     public struct Settings: Sendable {
         public var socketPath: String
+        /// An already listening socket to serve instead of opening `socketPath`.
+        public var inheritedSocket: Int32?
         public var threads: Int
         /// Bodies declared longer than this are not read; the endpoint sees `bodyTooLarge`.
         public var maxBodyBytes: Int
         public var graceSeconds: Int
-        /// nginx's workers must be able to connect (they may run as another user).
+        /// nginx's workers must be able to connect (they may run as another user in the same group).
         public var socketMode: mode_t = 0o660
         public var backlog: Int32 = 1024
 
@@ -35,28 +42,33 @@ public final class FastCGIServer {
         self.log = log
     }
 
-    /// Blocks until a stop signal arrives and the workers have finished (or the grace period ran out).
-    /// `makeEndpoint` is called once per worker thread.
+    /// Blocks until a stop signal arrives and the workers have finished (or the grace period ran
+    /// out). `makeEndpoint` is called once per worker thread, before any request is accepted.
     public func run(makeEndpoint: @escaping @Sendable () throws -> Endpoint) throws {
         guard FCGX_Init() == 0 else { throw ServerError("FCGX_Init failed") }
-        let directory = (settings.socketPath as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let listenSocket = FCGX_OpenSocket(settings.socketPath, settings.backlog)
-        guard listenSocket >= 0 else { throw ServerError("cannot listen on \(settings.socketPath)") }
-        chmod(settings.socketPath, settings.socketMode)
-
         var wake: [Int32] = [0, 0]
         guard pipe(&wake) == 0 else { throw ServerError("pipe failed") }
-        guard vq_fcgi_install_shutdown_handler(listenSocket, wake[1]) == 0 else {
-            throw ServerError("cannot install signal handlers")
+        guard vq_fcgi_install_shutdown_handler(wake[1]) == 0 else { throw ServerError("cannot install signal handlers") }
+
+        let listenSocket: Int32
+        let ownsSocket: Bool
+        if let inherited = settings.inheritedSocket {
+            listenSocket = inherited
+            ownsSocket = false
+        } else {
+            let directory = (settings.socketPath as NSString).deletingLastPathComponent
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            listenSocket = FCGX_OpenSocket(settings.socketPath, settings.backlog)
+            guard listenSocket >= 0 else { throw ServerError("cannot listen on \(settings.socketPath)") }
+            chmod(settings.socketPath, settings.socketMode)
+            ownsSocket = true
         }
 
         let endpoints = try (0..<settings.threads).map { _ in try makeEndpoint() }
+        let workers = endpoints.map { Worker(endpoint: $0, listenSocket: listenSocket, maxBodyBytes: settings.maxBodyBytes, log: log) }
         let finished = DispatchGroup()
-        for (index, endpoint) in endpoints.enumerated() {
+        for (index, worker) in workers.enumerated() {
             finished.enter()
-            let worker = Worker(
-                endpoint: endpoint, listenSocket: listenSocket, maxBodyBytes: settings.maxBodyBytes, log: log)
             let thread = Thread {
                 worker.loop()
                 finished.leave()
@@ -64,15 +76,24 @@ public final class FastCGIServer {
             thread.name = "fcgi-\(index)"
             thread.start()
         }
-        log.info("listening on \(settings.socketPath) with \(settings.threads) threads")
+        log.info("serving \(ownsSocket ? settings.socketPath : "inherited socket \(listenSocket)") with \(settings.threads) threads")
 
         var byte: UInt8 = 0
         while read(wake[0], &byte, 1) < 0 && errno == EINTR {}
-        log.info("signal \(vq_fcgi_shutdown_signal()) received: no new requests; waiting up to \(settings.graceSeconds) s for those in flight")
-        if finished.wait(timeout: .now() + .seconds(settings.graceSeconds)) == .timedOut {
-            log.warning("grace period over with work still running; stopping anyway")
+        log.info("signal \(vq_fcgi_shutdown_signal()) received: accepting no more requests; up to \(settings.graceSeconds) s for those in flight")
+        let deadline = DispatchTime.now() + .seconds(settings.graceSeconds)
+        // Wake idle workers out of accept(), again and again: one may be just about to enter it.
+        while finished.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
+            guard DispatchTime.now() < deadline else {
+                log.warning("grace period over with work still running; stopping anyway")
+                break
+            }
+            for worker in workers { worker.interruptIfIdle() }
         }
-        unlink(settings.socketPath)
+        if ownsSocket {
+            close(listenSocket)
+            unlink(settings.socketPath)
+        }
         log.info("stopped")
     }
 }
@@ -88,6 +109,10 @@ private final class Worker: @unchecked Sendable {
     let listenSocket: Int32
     let maxBodyBytes: Int
     let log: Logger
+    /// True while the thread is in (or entering) accept(), where interrupting it is harmless.
+    private let idle = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
+    private var thread = pthread_t()
 
     init(endpoint: Endpoint, listenSocket: Int32, maxBodyBytes: Int, log: Logger) {
         self.endpoint = endpoint
@@ -96,21 +121,40 @@ private final class Worker: @unchecked Sendable {
         self.log = log
     }
 
+    func interruptIfIdle() {
+        guard started.load(ordering: .acquiring), idle.load(ordering: .acquiring) else { return }
+        pthread_kill(thread, vq_fcgi_interrupt_signal())
+    }
+
     func loop() {
+        thread = pthread_self()
+        started.store(true, ordering: .releasing)
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         defer { request.deallocate() }
-        guard FCGX_InitRequest(request, listenSocket, 0) == 0 else {
+        guard FCGX_InitRequest(request, listenSocket, FCGI_FAIL_ACCEPT_ON_INTR) == 0 else {
             log.error("FCGX_InitRequest failed")
             return
         }
-        while vq_fcgi_shutdown_signal() == 0 {
-            guard FCGX_Accept_r(request) >= 0 else { break }
+        var failures = 0
+        while true {
+            idle.store(true, ordering: .releasing)
+            if vq_fcgi_shutdown_signal() != 0 { break }
+            let accepted = FCGX_Accept_r(request)
+            idle.store(false, ordering: .releasing)
+            guard accepted >= 0 else {
+                if vq_fcgi_shutdown_signal() != 0 { break }
+                failures += 1
+                if failures % 100 == 1 { log.error("FCGX_Accept_r failed (\(accepted)); retrying") }
+                usleep(useconds_t(min(failures, 100) * 1000))
+                continue
+            }
+            failures = 0
             let incoming = FastCGIRequestReader.read(request.pointee, maxBodyBytes: maxBodyBytes)
             let reply = endpoint.respond(to: incoming, log: log)
             FastCGIResponseWriter.write(reply.response, head: incoming.method == "HEAD", to: request.pointee.out)
             FCGX_Finish_r(request)
             reply.afterwards?()
         }
-        FCGX_Free(request, 1)
+        FCGX_Free(request, 0)
     }
 }

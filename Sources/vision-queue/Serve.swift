@@ -46,6 +46,10 @@ struct Serve: ParsableCommand {
         // Migrate once before anything starts, so a schema problem is reported here, plainly.
         _ = try SQLiteJobStore(path: environment["VQ_DB_PATH"]!, synchronous: configuration.synchronous)
 
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)  // a harness may have started us with them blocked
         signal(SIGINT) { stopSignal = $0 }
         signal(SIGTERM) { stopSignal = $0 }
         signal(SIGHUP) { stopSignal = $0 }
@@ -55,19 +59,14 @@ struct Serve: ParsableCommand {
         let supervisor = Supervisor(environment: environment, log: log)
         let binDirectory = Self.executableDirectory()
         for binary in ["vision-create", "vision-process", "vision-status"] {
-            try? fm.removeItem(atPath: socketDirectory + "/\(binary).sock")
+            let socket = try UnixListener.listen(at: socketDirectory + "/\(binary).sock")
             try supervisor.start(
                 .init(
                     name: binary, executable: binDirectory + "/" + binary, arguments: [],
-                    logFile: "\(logDirectory)/\(binary).log", pidFile: "\(socketDirectory)/\(binary).pid"))
+                    logFile: "\(logDirectory)/\(binary).log", pidFile: "\(socketDirectory)/\(binary).pid",
+                    listenSocket: socket))
         }
         let stopAll = { supervisor.stopAll(graceSeconds: configuration.shutdownGraceSeconds + 2) }
-        guard Self.waitFor(seconds: 30, { ["vision-create", "vision-process", "vision-status"].allSatisfy {
-            fm.fileExists(atPath: socketDirectory + "/\($0).sock") } })
-        else {
-            stopAll()
-            throw ValidationError("the FastCGI binaries did not start; see \(logDirectory)/vision-*.log")
-        }
 
         let nginx = NginxSetup(
             repositoryRoot: root, prefix: dataDirectory + "/nginx", logDirectory: logDirectory,

@@ -12,6 +12,9 @@ final class Supervisor {
         var logFile: String
         /// Where the child's pid is written, for operators and tests.
         var pidFile: String?
+        /// A listening socket this supervisor owns and hands to the child as fd 3 (`VQ_LISTEN_FD=3`).
+        /// It outlives the child, so connections queue while a replacement starts.
+        var listenSocket: Int32? = nil
     }
 
     private struct Child {
@@ -95,6 +98,11 @@ final class Supervisor {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, program.logFile, O_WRONLY | O_CREAT | O_APPEND, 0o640)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var environment = self.environment
+        if let socket = program.listenSocket {
+            posix_spawn_file_actions_adddup2(&actions, socket, 3)
+            environment["VQ_LISTEN_FD"] = "3"
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -3,13 +3,18 @@
 
 #include <fcgiapp.h>
 
-/// Installs SIGTERM/SIGINT/SIGHUP handlers that make every thread blocked in FCGX_Accept_r return:
-/// they set libfcgi's shutdown flag, shut the listening socket down (which, unlike close(), wakes
-/// accept() in other threads on Linux) and write one byte to `wake_fd` so the main thread can
-/// start its graceful stop. Everything done in the handler is async-signal-safe.
-int vq_fcgi_install_shutdown_handler(int listen_fd, int wake_fd);
+/// Installs the handlers a graceful stop needs. SIGTERM, SIGINT and SIGHUP set libfcgi's shutdown
+/// flag and write one byte to `wake_fd`, so the main thread can start the stop. SIGUSR2 does
+/// nothing but interrupt a blocking accept() (no SA_RESTART): the main thread sends it to idle
+/// worker threads, whose FCGX_Accept_r then returns (they were initialised with
+/// FCGI_FAIL_ACCEPT_ON_INTR). The listening socket itself is left alone: it may be shared with a
+/// supervisor that hands it to the next process. Everything done in a handler is async-signal-safe.
+int vq_fcgi_install_shutdown_handler(int wake_fd);
 
-/// The signal that triggered the shutdown, 0 while none has arrived.
+/// The signal that asked for the stop, 0 while none has arrived.
 int vq_fcgi_shutdown_signal(void);
+
+/// The signal used to interrupt a worker blocked in accept().
+int vq_fcgi_interrupt_signal(void);
 
 #endif

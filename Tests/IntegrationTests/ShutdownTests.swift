@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+/// Each binary stops cleanly on SIGTERM, and stopping the run command stops everything it started.
+@Suite("Shutdown", .serialized)
+struct ShutdownTests {
+    @Test("SIGTERM makes each binary exit 0 within a few seconds; the supervisor starts a new one")
+    func eachBinaryStopsOnSIGTERM() throws {
+        let stack = try Stack.start()
+        defer { stack.stop() }
+        for binary in ["vision-create", "vision-process", "vision-status"] {
+            let pid = try #require(stack.pid(of: binary))
+            #expect(kill(pid, SIGTERM) == 0)
+            let output = try waitForOutput(stack, containing: "\(binary) (pid \(pid)) exited", seconds: 5)
+            #expect(output.contains("\(binary) (pid \(pid)) exited with status 0"), "\(output)")
+        }
+        // The replacements serve: a job still completes end to end.
+        let token = stack.token(for: "after-restart")
+        let jobID = try stack.createJob(token: token)
+        #expect(try stack.waitForJob(jobID, token: token)["status"] as? String == "completed")
+    }
+
+    @Test("SIGTERM to the run command stops nginx and every binary")
+    func launcherStopsEverything() throws {
+        let stack = try Stack.start()
+        let pids = ["vision-create", "vision-process", "vision-status"].compactMap { stack.pid(of: $0) }
+        let nginxPID = try String(contentsOfFile: stack.dataDirectory + "/nginx/nginx.pid", encoding: .utf8)
+        let all = pids + [pid_t(nginxPID.trimmingCharacters(in: .whitespacesAndNewlines))!]
+        #expect(all.count == 4)
+        kill(stack.launcherPID, SIGTERM)
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(15)
+        var exited = false
+        while Date() < deadline {
+            if waitpid(stack.launcherPID, &status, WNOHANG) == stack.launcherPID { exited = true; break }
+            usleep(50_000)
+        }
+        #expect(exited)
+        #expect(status == 0, "launcher exit status \(status)")
+        for pid in all { #expect(kill(pid, 0) != 0, "pid \(pid) still running") }
+        #expect(throws: (any Error).self) { try stack.client.get("/") }
+    }
+
+    private func waitForOutput(_ stack: Stack, containing text: String, seconds: Double) throws -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        var output = ""
+        while Date() < deadline {
+            output = (try? String(contentsOfFile: stack.dataDirectory + "/serve.out", encoding: .utf8)) ?? ""
+            if output.contains(text) { return output }
+            usleep(50_000)
+        }
+        return output
+    }
+}

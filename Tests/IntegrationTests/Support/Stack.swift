@@ -1,0 +1,227 @@
+import Foundation
+import VisionQueue
+
+/// The real service for a test suite: `vision-queue serve` (nginx + the three FastCGI binaries +
+/// a SQLite file) in a temp folder on a free loopback port, in its own process group, stopped at
+/// the end of the test run even when a test fails (and by itself if the test process dies).
+final class Stack: @unchecked Sendable {
+    static let jwtSecret = "integration-test-secret-0123456789abcdef"
+    static let triggerSecret = "integration-trigger-secret"
+
+    let port: Int
+    let dataDirectory: String
+    let launcherPID: pid_t
+    let client: HTTPClient
+    private let outputPath: String
+
+    struct Options {
+        var generatorDelayMillis = 0
+        var threads = 4
+        var developmentMode = false
+        var environment: [String: String] = [:]
+    }
+
+    /// Starts a stack and waits until it answers. Every started stack is stopped at process exit.
+    static func start(_ options: Options = Options()) throws -> Stack {
+        let stack = try Stack(options)
+        registry.add(stack)
+        return stack
+    }
+
+    private init(_ options: Options) throws {
+        port = try Self.freePort()
+        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vq-it-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        outputPath = dataDirectory + "/serve.out"
+        client = HTTPClient(port: port)
+
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VQ_") }
+        environment["VQ_PORT"] = String(port)
+        environment["VQ_DATA_DIR"] = dataDirectory
+        environment["VQ_GENERATOR_DELAY_MS"] = String(options.generatorDelayMillis)
+        environment["VQ_THREADS"] = String(options.threads)
+        environment["VQ_TRIGGER_SECRET"] = Self.triggerSecret
+        environment["VQ_SHUTDOWN_GRACE_SECONDS"] = "3"
+        if !options.developmentMode { environment["VQ_JWT_SECRET"] = Self.jwtSecret }
+        environment.merge(options.environment) { $1 }
+
+        launcherPID = try Self.spawnInOwnGroup(
+            Self.binDirectory + "/vision-queue",
+            ["serve", "--root", Self.repositoryRoot, "--exit-with-parent"],
+            environment: environment, output: outputPath)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            if output.contains("is running at") { return }
+            var status: Int32 = 0
+            if waitpid(launcherPID, &status, WNOHANG) == launcherPID {
+                throw HTTPClient.Failure(description: "the stack exited at start: \(output)\n\(logs())")
+            }
+            usleep(50_000)
+        }
+        stop()
+        throw HTTPClient.Failure(description: "the stack did not start in 60 s: \(logs())")
+    }
+
+    /// SIGTERM to the launcher (which stops its children), SIGKILL to the group after 10 s.
+    func stop() {
+        kill(launcherPID, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        var status: Int32 = 0
+        while Date() < deadline {
+            if waitpid(launcherPID, &status, WNOHANG) == launcherPID { break }
+            usleep(50_000)
+        }
+        kill(-launcherPID, SIGKILL)
+        _ = waitpid(launcherPID, &status, WNOHANG)
+    }
+
+    func token(for user: String) -> String {
+        TokenMinter.token(subject: user, secret: Self.jwtSecret)
+    }
+
+    /// The pid of one of the supervised binaries, from the pid file the launcher writes.
+    func pid(of binary: String) -> pid_t? {
+        guard let text = try? String(contentsOfFile: "\(dataDirectory)/run/\(binary).pid", encoding: .utf8) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    var databasePath: String { dataDirectory + "/vision-queue.sqlite3" }
+
+    /// Every log of this stack, for failure messages.
+    func logs() -> String {
+        let directory = dataDirectory + "/logs"
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return files.sorted().map { name in
+            let text = (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+            return "== \(name)\n" + text.split(separator: "\n").suffix(30).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
+    // MARK: Job helpers
+
+    /// Creates a job and answers its id.
+    func createJob(token: String?, answers: [String: String] = ["fun": "Painting on Sundays"]) throws -> String {
+        let response = try client.postJSON("/api/vision-jobs/create", ["answers": answers], token: token)
+        guard response.status == 201 || response.status == 200, let id = response.json?["jobId"] as? String else {
+            throw HTTPClient.Failure(description: "create failed: \(response)")
+        }
+        return id
+    }
+
+    func status(_ jobID: String, token: String?) throws -> [String: Any] {
+        let response = try client.get("/api/vision-jobs/status?jobId=\(jobID)", token: token)
+        guard response.status == 200, let json = response.json else { throw HTTPClient.Failure(description: "status: \(response)") }
+        return json
+    }
+
+    /// Polls status until `done` holds (or the timeout passes) and answers the last status.
+    @discardableResult
+    func waitForJob(_ jobID: String, token: String?, timeout: TimeInterval = 60,
+                    until done: ([String: Any]) -> Bool = Stack.isFinal) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try status(jobID, token: token)
+            if done(last) { return last }
+            usleep(20_000)
+        }
+        throw HTTPClient.Failure(description: "job \(jobID) did not get there in \(timeout) s; last: \(last)\n\(logs())")
+    }
+
+    static func isFinal(_ status: [String: Any]) -> Bool {
+        ["completed", "failed", "cancelled"].contains(status["status"] as? String ?? "")
+    }
+
+    // MARK: Process plumbing
+
+    static let repositoryRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().path
+    }()
+
+    /// Where `swift build` put the binaries: next to the test bundle, unless VQ_BIN_DIR says otherwise.
+    static let binDirectory: String = {
+        if let configured = ProcessInfo.processInfo.environment["VQ_BIN_DIR"], !configured.isEmpty { return configured }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        while directory.path != "/" {
+            if FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("vision-queue").path) {
+                return directory.path
+            }
+            directory.deleteLastPathComponent()
+        }
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().path
+    }()
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw HTTPClient.Failure(description: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func spawnInOwnGroup(_ executable: String, _ arguments: [String], environment: [String: String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard code == 0 else { throw HTTPClient.Failure(description: "cannot start \(executable): \(code)") }
+        return pid
+    }
+
+    private static let registry = Registry()
+
+    /// Stops every stack when the test process exits.
+    private final class Registry: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stacks: [Stack] = []
+
+        func add(_ stack: Stack) {
+            lock.lock()
+            if stacks.isEmpty { atexit { Stack.registry.stopAll() } }
+            stacks.append(stack)
+            lock.unlock()
+        }
+
+        func stopAll() {
+            lock.lock()
+            let all = stacks
+            stacks.removeAll()
+            lock.unlock()
+            for stack in all { stack.stop() }
+        }
+    }
+}
