@@ -38,7 +38,8 @@ public enum FastCGIMain {
                 }
             }
             unsetenv("VQ_LISTEN_FD")  // not for children this process might start
-            try FastCGIServer(settings, log: services.log).run { try makeEndpoint(services) }
+            try FastCGIServer(settings, log: services.log).run(
+                makeEndpoint: { try makeEndpoint(services) }, onGraceExpired: services.releaseHeldClaims)
             exit(0)
         } catch {
             log.error("cannot start: \(error)")

@@ -44,7 +44,9 @@ public final class FastCGIServer {
 
     /// Blocks until a stop signal arrives and the workers have finished (or the grace period ran
     /// out). `makeEndpoint` is called once per worker thread, before any request is accepted.
-    public func run(makeEndpoint: @escaping @Sendable () throws -> Endpoint) throws {
+    /// `onGraceExpired` runs when the grace period ends with work still in flight, just before `run`
+    /// returns (the process then exits and that work dies with it).
+    public func run(makeEndpoint: @escaping @Sendable () throws -> Endpoint, onGraceExpired: () -> Void = {}) throws {
         guard FCGX_Init() == 0 else { throw ServerError("FCGX_Init failed") }
         var wake: [Int32] = [0, 0]
         guard pipe(&wake) == 0 else { throw ServerError("pipe failed") }
@@ -86,6 +88,7 @@ public final class FastCGIServer {
         while finished.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
             guard DispatchTime.now() < deadline else {
                 log.warning("grace period over with work still running; stopping anyway")
+                onGraceExpired()
                 break
             }
             for worker in workers { worker.interruptIfIdle() }

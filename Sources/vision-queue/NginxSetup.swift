@@ -21,7 +21,7 @@ struct NginxSetup {
             try fm.createDirectory(atPath: prefix + "/" + temp, withIntermediateDirectories: true)
         }
         let source = repositoryRoot + "/nginx"
-        for file in ["vision-queue-locations.conf", "vision-queue-fastcgi.conf"] {
+        for file in ["vision-queue-locations.conf", "vision-queue-fastcgi.conf", "vision-queue-headers.conf"] {
             try copy(source + "/" + file, to: snippets + "/" + file)
         }
         try copy(source + "/mime.types", to: prefix + "/mime.types")

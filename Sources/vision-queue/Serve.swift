@@ -60,11 +60,13 @@ struct Serve: ParsableCommand {
         let binDirectory = Self.executableDirectory()
         for binary in ["vision-create", "vision-process", "vision-status"] {
             let socket = try UnixListener.listen(at: socketDirectory + "/\(binary).sock")
-            try supervisor.start(
-                .init(
-                    name: binary, executable: binDirectory + "/" + binary, arguments: [],
-                    logFile: "\(logDirectory)/\(binary).log", pidFile: "\(socketDirectory)/\(binary).pid",
-                    listenSocket: socket))
+            for index in 1...configuration.processes {
+                try supervisor.start(
+                    .init(
+                        name: "\(binary) #\(index)", executable: binDirectory + "/" + binary, arguments: [],
+                        logFile: "\(logDirectory)/\(binary).log", pidFile: "\(socketDirectory)/\(binary)-\(index).pid",
+                        listenSocket: socket))
+            }
         }
         let stopAll = { supervisor.stopAll(graceSeconds: configuration.shutdownGraceSeconds + 2) }
 
@@ -89,6 +91,10 @@ struct Serve: ParsableCommand {
               ? "Development mode (no VQ_JWT_SECRET): every request is the single local user."
               : "Bearer tokens are required (VQ_JWT_SECRET is set).")
         Self.say("Data and logs: \(dataDirectory). Press Ctrl-C to stop.")
+
+        if configuration.sweepIntervalSeconds > 0 {
+            try SweepLoop.start(environment: environment, interval: configuration.sweepIntervalSeconds, log: log)
+        }
 
         while stopSignal == 0 {
             if exitWithParent && getppid() != parent { break }

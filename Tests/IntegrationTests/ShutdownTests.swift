@@ -11,8 +11,8 @@ struct ShutdownTests {
         for binary in ["vision-create", "vision-process", "vision-status"] {
             let pid = try #require(stack.pid(of: binary))
             #expect(kill(pid, SIGTERM) == 0)
-            let output = try waitForOutput(stack, containing: "\(binary) (pid \(pid)) exited", seconds: 5)
-            #expect(output.contains("\(binary) (pid \(pid)) exited with status 0"), "\(output)")
+            let output = try waitForOutput(stack, containing: "(pid \(pid)) exited", seconds: 5)
+            #expect(output.contains("\(binary) #1 (pid \(pid)) exited with status 0"), "\(output)")
         }
         // The replacements serve: a job still completes end to end.
         let token = stack.token(for: "after-restart")
@@ -23,10 +23,12 @@ struct ShutdownTests {
     @Test("SIGTERM to the run command stops nginx and every binary")
     func launcherStopsEverything() throws {
         let stack = try Stack.start()
-        let pids = ["vision-create", "vision-process", "vision-status"].compactMap { stack.pid(of: $0) }
+        let pids = ["vision-create", "vision-process", "vision-status"].flatMap { binary in
+            [1, 2].compactMap { stack.pid(of: binary, process: $0) }
+        }
         let nginxPID = try String(contentsOfFile: stack.dataDirectory + "/nginx/nginx.pid", encoding: .utf8)
         let all = pids + [pid_t(nginxPID.trimmingCharacters(in: .whitespacesAndNewlines))!]
-        #expect(all.count == 4)
+        #expect(all.count == 7)
         kill(stack.launcherPID, SIGTERM)
         var status: Int32 = 0
         let deadline = Date().addingTimeInterval(15)

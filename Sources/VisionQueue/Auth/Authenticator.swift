@@ -30,8 +30,7 @@ public struct Authenticator: Sendable {
     public func userID(for request: HTTPRequest) throws(APIError) -> String {
         guard let verifier else { return Self.developmentUserID }
         // Tokens in URLs end up in logs and Referer headers: refuse them even when a header is present.
-        let lowercasedQuery = request.query.lowercased()
-        if lowercasedQuery.contains("access_token=") || lowercasedQuery.contains("token=") {
+        if request.queryItems.contains(where: { ["access_token", "token", "jwt"].contains($0.name.lowercased()) }) {
             throw .unauthorized("Send the token in the Authorization header, not the URL.")
         }
         guard let header = request.header("authorization") else { throw .unauthorized() }

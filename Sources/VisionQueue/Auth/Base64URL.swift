@@ -27,6 +27,10 @@ enum Base64URL {
         case 3: standard += "="
         default: break
         }
-        return Data(base64Encoded: standard).map(Array.init)
+        guard let bytes = Data(base64Encoded: standard).map(Array.init) else { return nil }
+        // Only the canonical spelling: unused low bits of the last character must be zero, so one
+        // token has exactly one text form.
+        guard encode(bytes) == text else { return nil }
+        return bytes
     }
 }

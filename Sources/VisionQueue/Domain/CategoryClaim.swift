@@ -6,8 +6,10 @@ public struct CategoryClaim: Sendable, Equatable {
     public var jobID: JobID
     public var userID: String
     public var category: VisionCategory
-    /// 1 for the first try.
+    /// 1 for the first try; counts again from 1 when the user retries failed categories.
     public var attempt: Int
+    /// Every attempt ever made at this category, across user retries.
+    public var totalAttempts: Int
     public var leaseToken: String
     public var leaseExpiresAt: EpochMillis
     /// The user's notes for this category (empty when none were given).
@@ -25,6 +27,8 @@ public enum ClaimResult: Sendable, Equatable {
     case wait(until: EpochMillis)
     /// Every category is settled: the job can be assembled.
     case readyToAssemble
+    /// A category is due, but as many categories as allowed are writing right now: try again soon.
+    case throttled
     /// The job is completed, failed or cancelled.
     case finished
     case notFound

@@ -32,6 +32,15 @@ public struct CategoryProgress: Sendable, Equatable {
     public var startedAt: EpochMillis?
     public var completedAt: EpochMillis?
     public var nextAttemptAt: EpochMillis?
+    /// While running: when the current claim lapses unless renewed. Not shown to users.
+    public var leaseExpiresAt: EpochMillis? = nil
+
+    /// The scheduling view of this row, for `JobLifecycle`.
+    public var record: CategoryRecord {
+        CategoryRecord(
+            category: category, state: state, attempts: attempts, leaseExpiresAt: leaseExpiresAt,
+            nextAttemptAt: nextAttemptAt)
+    }
 }
 
 /// What a client asked for when it created a job.

@@ -5,8 +5,14 @@
 /// database.
 public struct JobLifecycle: Sendable {
     public var policy: RetryPolicy
+    /// At most this many categories write at once across every worker on the machine; nil: no
+    /// limit beyond the number of worker threads.
+    public var maxConcurrentCategories: Int?
 
-    public init(policy: RetryPolicy) { self.policy = policy }
+    public init(policy: RetryPolicy, maxConcurrentCategories: Int? = nil) {
+        self.policy = policy
+        self.maxConcurrentCategories = maxConcurrentCategories
+    }
 
     /// What a processor that holds this job's trigger should do next.
     public enum NextStep: Equatable, Sendable {
@@ -16,6 +22,8 @@ public struct JobLifecycle: Sendable {
         case giveUp(VisionCategory, reason: String)
         /// Another worker holds a live lease on this job; its own trigger carries the chain on.
         case busy(leaseExpiresAt: EpochMillis)
+        /// A category is due but the machine-wide limit of categories writing at once is reached.
+        case throttled
         /// Only retries that are not due yet remain: trigger again at this time.
         case wait(until: EpochMillis)
         /// Every category is settled: assemble the vision (or fail the job) now.
@@ -26,7 +34,18 @@ public struct JobLifecycle: Sendable {
 
     /// Picks the job's next step. Categories run one at a time, in their fixed order, except that a
     /// category waiting out a retry backoff lets the later ones go ahead.
-    public func nextStep(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> NextStep {
+    ///
+    /// `capacityAvailable` is false when the limit of categories writing at once across every worker
+    /// is reached; a category that would run is then `.throttled` (giving up is still decided).
+    public func nextStep(
+        jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis, capacityAvailable: Bool = true
+    ) -> NextStep {
+        let step = unthrottledStep(jobStatus: jobStatus, categories: categories, now: now)
+        if case .run = step, !capacityAvailable { return .throttled }
+        return step
+    }
+
+    private func unthrottledStep(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> NextStep {
         if jobStatus.isFinal { return .finished }
         if let live = categories.first(where: { $0.state == .running && !$0.leaseLapsed(at: now) }) {
             return .busy(leaseExpiresAt: live.leaseExpiresAt ?? now)
@@ -73,6 +92,23 @@ public struct JobLifecycle: Sendable {
     public func ending(categories: [CategoryRecord]) -> Ending {
         if categories.contains(where: { $0.state == .done }) { return .completed }
         return .failed(reason: "Every category failed; nothing could be written.")
+    }
+
+    /// Whether a job has work due that nobody is doing, and has had for `stallMillis`: its trigger
+    /// chain is broken (a lost trigger, a killed worker) and it needs a new trigger.
+    public func isStalled(
+        jobStatus: JobStatus, categories: [CategoryRecord], lastProgressAt: EpochMillis, now: EpochMillis,
+        stallMillis: Int64
+    ) -> Bool {
+        // A lapsed lease counts from when it lapsed, not from the last progress.
+        let lapsedSince = categories.compactMap { $0.leaseLapsed(at: now) ? $0.leaseExpiresAt : nil }.max()
+        let quietSince = max(lastProgressAt, lapsedSince ?? lastProgressAt)
+        guard now - quietSince >= stallMillis else { return false }
+        switch unthrottledStep(jobStatus: jobStatus, categories: categories, now: now) {
+        case .run, .giveUp, .assemble: return true
+        case .wait(let until): return until + stallMillis <= now
+        case .busy, .finished, .throttled: return false
+        }
     }
 
     func crashReason(attempts: Int) -> String {

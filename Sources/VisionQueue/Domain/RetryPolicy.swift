@@ -23,10 +23,11 @@ public struct RetryPolicy: Sendable, Equatable {
     /// of many jobs that failed together (an API outage) spread out instead of returning at once.
     /// `unitRandom` is in 0..<1 and passed in so tests are exact.
     public func backoff(afterAttempt attempt: Int, unitRandom: Double) -> Int64 {
-        let exponent = min(max(attempt - 1, 0), 30)
+        let exponent = attempt <= 1 ? 0 : min(attempt - 1, 30)
         let full = min(backoffCapMillis, backoffBaseMillis.multipliedReportingOverflow(by: 1 << exponent).overflow
             ? backoffCapMillis : backoffBaseMillis << exponent)
         let half = full / 2
-        return half + Int64(Double(full - half) * min(max(unitRandom, 0), 0.999_999))
+        let unit = unitRandom.isNaN ? 0 : min(max(unitRandom, 0), 0.999_999)
+        return half + Int64(Double(full - half) * unit)
     }
 }

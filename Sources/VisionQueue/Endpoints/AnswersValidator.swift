@@ -26,7 +26,9 @@ public struct AnswersValidator: Sendable {
             guard case .string(let text) = value else {
                 throw .badRequest("answers.\(key) must be a string, not \(value.typeName).", code: "invalid_answer")
             }
-            guard text.count <= maxCharacters else {
+            // Unicode scalars, not Characters: 5,000 combining marks on one letter are one Character
+            // but still 5,000 scalars of text to store and send to the generator.
+            guard text.unicodeScalars.count <= maxCharacters else {
                 throw .badRequest("answers.\(key) is longer than \(maxCharacters) characters.", code: "answer_too_long")
             }
             guard !text.unicodeScalars.contains(where: Self.isForbidden) else {

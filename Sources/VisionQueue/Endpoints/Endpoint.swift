@@ -27,7 +27,7 @@ extension Endpoint {
 enum RequestRules {
     static func require(_ request: HTTPRequest, method: String) throws(APIError) {
         let allowed = method == "GET" ? ["GET", "HEAD"] : [method]
-        guard allowed.contains(request.method) else { throw .methodNotAllowed(allowed: method) }
+        guard allowed.contains(request.method) else { throw .methodNotAllowed(allowed: allowed.joined(separator: ", ")) }
     }
 
     static func requireBodyWithin(_ request: HTTPRequest, limit: Int) throws(APIError) {

@@ -8,12 +8,20 @@ public struct StatusEndpoint: Endpoint {
 
     let store: JobStore
     let authenticator: Authenticator
-    let policy: RetryPolicy
+    let lifecycle: JobLifecycle
+    /// Where a stalled job seen by a poll is re-triggered; nil turns self-healing off.
+    let healer: TriggerSink?
+    let stallMillis: Int64
 
-    public init(store: JobStore, authenticator: Authenticator, policy: RetryPolicy) {
+    public init(
+        store: JobStore, authenticator: Authenticator, lifecycle: JobLifecycle, healer: TriggerSink? = nil,
+        stallMillis: Int64 = 30_000
+    ) {
         self.store = store
         self.authenticator = authenticator
-        self.policy = policy
+        self.lifecycle = lifecycle
+        self.healer = healer
+        self.stallMillis = stallMillis
     }
 
     public func handle(_ request: HTTPRequest) throws -> Reply {
@@ -31,7 +39,22 @@ public struct StatusEndpoint: Endpoint {
         let userID = try authenticator.userID(for: request)
         let id = try RequestRules.jobID(try request.queryValue("jobId"))
         guard let job = try store.job(id, ownedBy: userID) else { throw APIError.jobNotFound() }
-        return .json(200) { JobJSON.write(job, policy: policy, into: &$0) }
+        try healIfStalled(job)
+        return .json(200) { JobJSON.write(job, policy: lifecycle.policy, into: &$0) }
+    }
+
+    /// Self-healing on poll: a job someone is watching whose chain broke is triggered again, at most
+    /// once per stall window however many tabs poll it.
+    private func healIfStalled(_ job: Job) throws {
+        guard let healer, !job.status.isFinal else { return }
+        let now = Clock.now()
+        guard
+            lifecycle.isStalled(
+                jobStatus: job.status, categories: job.categories.map(\.record), lastProgressAt: job.updatedAt,
+                now: now, stallMillis: stallMillis),
+            try store.claimKick(job.id, now: now, windowMillis: stallMillis)
+        else { return }
+        healer.trigger(job.id)
     }
 
     private func list(_ request: HTTPRequest) throws -> HTTPResponse {

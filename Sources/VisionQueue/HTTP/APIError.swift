@@ -70,7 +70,7 @@ public struct APIError: Error, Sendable, Equatable {
 
     public static func methodNotAllowed(allowed: String) -> APIError {
         APIError(
-            status: 405, code: "method_not_allowed", message: "Use \(allowed) for this endpoint.",
+            status: 405, code: "method_not_allowed", message: "This endpoint accepts \(allowed) only.",
             extraHeaders: [("Allow", allowed)])
     }
 

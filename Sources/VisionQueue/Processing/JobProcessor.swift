@@ -46,6 +46,11 @@ public final class JobProcessor: @unchecked Sendable {
         case .wait(let until):
             trigger.trigger(jobID, notBefore: until)
             return .waiting(until: until)
+        case .throttled:
+            // Spread the retries so a burst of throttled jobs does not return in one wave.
+            let until = Clock.now() + Int64.random(in: 200...1_000)
+            trigger.trigger(jobID, notBefore: until)
+            return .waiting(until: until)
         case .readyToAssemble:
             guard let ending = try store.finishJob(jobID, now: Clock.now(), lifecycle: lifecycle, assemble: VisionAssembler.document)
             else { return .nothingToDo }
@@ -60,7 +65,7 @@ public final class JobProcessor: @unchecked Sendable {
         leases?.hold(claim)
         let request = GenerationRequest(
             category: claim.category, answer: claim.answer, answers: claim.answers, attempt: claim.attempt,
-            deadline: Clock.now() + 30 * 60_000)
+            totalAttempts: claim.totalAttempts, deadline: Clock.now() + 30 * 60_000)
         let generated: Result<String, GenerationError>
         do throws(GenerationError) {
             generated = .success(try generator.write(request))

@@ -35,6 +35,24 @@ public final class LeaseKeeper: @unchecked Sendable {
         return claims.removeValue(forKey: claim.leaseToken)?.lost ?? false
     }
 
+    /// Gives back every claim still held, without counting the attempts: for a stop whose grace
+    /// period ran out, so the categories are taken over at once instead of when their leases lapse.
+    /// Answers the jobs concerned, to be triggered again.
+    public func releaseAll() -> [JobID] {
+        lock.lock()
+        let held = claims.values.filter { !$0.lost }.map(\.claim)
+        claims.removeAll()
+        lock.unlock()
+        guard !held.isEmpty else { return [] }
+        do {
+            let store = try makeStore()
+            return try held.filter { claim in try store.releaseClaim(claim, now: Clock.now()) }.map(\.jobID)
+        } catch {
+            log.error("could not release \(held.count) claims: \(error); they will be taken over when their leases lapse")
+            return []
+        }
+    }
+
     private func run() {
         var store: JobStore?
         let interval = max(200, policy.leaseMillis / 6)

@@ -12,12 +12,15 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Every answer of the job: context for generators that keep the whole vision consistent.
     public var answers: [VisionCategory: String]
     public var attempt: Int
+    /// Attempts ever made at this category of this job, across user retries.
+    public var totalAttempts: Int
     public var deadline: EpochMillis
 
     public init(
         category: VisionCategory, answer: String, answers: [VisionCategory: String] = [:], attempt: Int = 1,
-        deadline: EpochMillis
+        totalAttempts: Int? = nil, deadline: EpochMillis
     ) {
+        self.totalAttempts = totalAttempts ?? attempt
         self.category = category
         self.answer = answer
         self.answers = answers

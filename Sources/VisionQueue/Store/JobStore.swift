@@ -40,4 +40,39 @@ public protocol JobStore: AnyObject {
 
     /// The vision, if it exists and belongs to `userID`.
     func vision(_ id: String, ownedBy userID: String) throws(StoreError) -> Vision?
+
+    // MARK: The user's controls
+
+    /// Cancels a job that has not ended; a cancelled job never runs again. Answers the job's status
+    /// after the call (`cancelled`, or the final status it already had), nil when there is no such
+    /// job for this user.
+    func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> JobStatus?
+
+    /// Puts the failed categories of an ended job back to pending for a fresh set of attempts.
+    func retryFailedCategories(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> RetryOutcome
+
+    // MARK: Recovery
+
+    /// Unfinished jobs whose trigger chain is broken: work is due, nobody holds a live lease, and
+    /// nothing happened for `stallMillis`. Oldest first.
+    func stalledJobs(now: EpochMillis, stallMillis: Int64, lifecycle: JobLifecycle, limit: Int) throws(StoreError) -> [JobID]
+
+    /// Records that someone is about to re-trigger the job; false when someone already did within
+    /// `windowMillis`, so a stalled job is kicked at most once per window by all sweeps and polls.
+    func claimKick(_ id: JobID, now: EpochMillis, windowMillis: Int64) throws(StoreError) -> Bool
+
+    /// Gives a claim back without counting the attempt (the worker is stopping, not failing), so
+    /// another worker can take the category at once instead of waiting for the lease to lapse.
+    func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool
+}
+
+/// What asking for a retry of a job's failed categories did.
+public enum RetryOutcome: Sendable, Equatable {
+    /// This many categories will be written again.
+    case retrying(categories: Int)
+    /// The job is still running (or was cancelled): nothing to retry yet, or ever.
+    case notRetryable(JobStatus)
+    /// The job ended with every category written.
+    case nothingFailed
+    case notFound
 }

@@ -2,11 +2,17 @@ import Foundation
 
 /// `JobStore` on one SQLite file shared by every process on the machine.
 public final class SQLiteJobStore: JobStore {
-    private let db: SQLiteConnection
+    let db: SQLiteConnection
+    /// Recorded on each claim (`lease_owner`) so an operator can see which process holds a category.
+    private let owner: String
 
     /// Opens the database and brings its schema up to date.
-    public init(path: String, synchronous: String = "FULL", busyTimeoutMillis: Int32 = 5_000) throws(StoreError) {
+    public init(
+        path: String, synchronous: String = "FULL", busyTimeoutMillis: Int32 = 5_000,
+        owner: String = "pid \(getpid())"
+    ) throws(StoreError) {
         db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous)
+        self.owner = owner
         try SQLiteSchema.migrate(db)
     }
 
@@ -38,12 +44,12 @@ public final class SQLiteJobStore: JobStore {
             })
     }
 
-    private static let jobColumns = """
+    static let jobColumns = """
         id, user_id, status, current_category, categories_completed, categories_failed, vision_id, error,
         created_at, started_at, completed_at, updated_at
         """
 
-    private static func readJob(_ row: SQLiteConnection.Row) -> Job {
+    static func readJob(_ row: SQLiteConnection.Row) -> Job {
         Job(
             id: JobID(row.text(0)) ?? JobID.random(),
             userID: row.text(1),
@@ -69,7 +75,7 @@ public final class SQLiteJobStore: JobStore {
             else { return nil }
             job.categories = try db.rows(
                 """
-                SELECT position, status, attempts, error, started_at, completed_at, next_attempt_at
+                SELECT position, status, attempts, error, started_at, completed_at, next_attempt_at, lease_expires_at
                 FROM vision_job_categories WHERE job_id = ? ORDER BY position
                 """, [.text(id.rawValue)]
             ) { row in
@@ -80,7 +86,8 @@ public final class SQLiteJobStore: JobStore {
                     error: row.optionalText(3),
                     startedAt: row.optionalInt(4),
                     completedAt: row.optionalInt(5),
-                    nextAttemptAt: row.optionalInt(6))
+                    nextAttemptAt: row.optionalInt(6),
+                    leaseExpiresAt: row.optionalInt(7))
             }
             return job
         }
@@ -121,8 +128,17 @@ public final class SQLiteJobStore: JobStore {
             else { return .notFound }
             while true {
                 let records = try categoryRecords(of: id)
-                switch lifecycle.nextStep(jobStatus: status, categories: records, now: now) {
+                var step = lifecycle.nextStep(jobStatus: status, categories: records, now: now)
+                if case .run = step, let limit = lifecycle.maxConcurrentCategories {
+                    let writing = try db.row(
+                        "SELECT COUNT(*) FROM vision_job_categories WHERE status = 'running' AND lease_expires_at > ?",
+                        [.int(now)]) { $0.int(0) } ?? 0
+                    step = lifecycle.nextStep(
+                        jobStatus: status, categories: records, now: now, capacityAvailable: writing < limit)
+                }
+                switch step {
                 case .finished: return .finished
+                case .throttled: return .throttled
                 case .busy(let until): return .busy(leaseExpiresAt: until)
                 case .wait(let until): return .wait(until: until)
                 case .assemble: return .readyToAssemble
@@ -134,12 +150,16 @@ public final class SQLiteJobStore: JobStore {
                     try db.run(
                         """
                         UPDATE vision_job_categories
-                        SET status = 'running', attempts = ?, lease_token = ?, lease_expires_at = ?,
-                            next_attempt_at = NULL, started_at = COALESCE(started_at, ?), updated_at = ?
+                        SET status = 'running', attempts = ?, total_attempts = total_attempts + 1, lease_token = ?,
+                            lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL,
+                            started_at = COALESCE(started_at, ?), updated_at = ?
                         WHERE job_id = ? AND position = ?
                         """,
-                        [.int(Int64(attempt)), .text(token), .int(expires), .int(now), .int(now),
+                        [.int(Int64(attempt)), .text(token), .text(owner), .int(expires), .int(now), .int(now),
                          .text(id.rawValue), .int(Int64(category.position))])
+                    let totalAttempts = try db.row(
+                        "SELECT total_attempts FROM vision_job_categories WHERE job_id = ? AND position = ?",
+                        [.text(id.rawValue), .int(Int64(category.position))]) { Int($0.int(0)) } ?? attempt
                     try db.run(
                         """
                         UPDATE vision_generation_jobs
@@ -150,14 +170,15 @@ public final class SQLiteJobStore: JobStore {
                     let answers = Self.decodeAnswers(input)
                     return .claimed(
                         CategoryClaim(
-                            jobID: id, userID: userID, category: category, attempt: attempt, leaseToken: token,
-                            leaseExpiresAt: expires, answer: answers[category] ?? "", answers: answers))
+                            jobID: id, userID: userID, category: category, attempt: attempt,
+                            totalAttempts: totalAttempts, leaseToken: token, leaseExpiresAt: expires,
+                            answer: answers[category] ?? "", answers: answers))
                 }
             }
         }
     }
 
-    private func categoryRecords(of id: JobID) throws(StoreError) -> [CategoryRecord] {
+    func categoryRecords(of id: JobID) throws(StoreError) -> [CategoryRecord] {
         try db.rows(
             """
             SELECT position, status, attempts, lease_expires_at, next_attempt_at
@@ -174,7 +195,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     /// Marks a category failed for good and counts it on the job.
-    private func settleFailed(_ id: JobID, _ category: VisionCategory, error: String, now: EpochMillis) throws(StoreError) {
+    func settleFailed(_ id: JobID, _ category: VisionCategory, error: String, now: EpochMillis) throws(StoreError) {
         try db.run(
             """
             UPDATE vision_job_categories
@@ -188,12 +209,12 @@ public final class SQLiteJobStore: JobStore {
     }
 
     /// The claim's row, only while the claim still holds: same token, still running, job not ended.
-    private static let ownsClaim = """
+    static let ownsClaim = """
         job_id = ? AND position = ? AND lease_token = ? AND status = 'running'
         AND EXISTS (SELECT 1 FROM vision_generation_jobs j WHERE j.id = job_id AND j.status = 'processing')
         """
 
-    private static func claimKey(_ claim: CategoryClaim) -> [SQLiteConnection.Value] {
+    static func claimKey(_ claim: CategoryClaim) -> [SQLiteConnection.Value] {
         [.text(claim.jobID.rawValue), .int(Int64(claim.category.position)), .text(claim.leaseToken)]
     }
 

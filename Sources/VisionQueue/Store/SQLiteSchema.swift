@@ -31,9 +31,11 @@ enum SQLiteSchema {
             category TEXT NOT NULL,
             status TEXT NOT NULL CHECK (status IN ('pending','running','done','retrying','failed')),
             attempts INTEGER NOT NULL DEFAULT 0,
+            total_attempts INTEGER NOT NULL DEFAULT 0,
             output TEXT,
             error TEXT,
             lease_token TEXT,
+            lease_owner TEXT,
             lease_expires_at INTEGER,
             next_attempt_at INTEGER,
             started_at INTEGER,
@@ -41,6 +43,8 @@ enum SQLiteSchema {
             updated_at INTEGER NOT NULL,
             PRIMARY KEY (job_id, position)
         ) STRICT, WITHOUT ROWID;
+        CREATE INDEX vision_job_categories_running ON vision_job_categories (lease_expires_at)
+            WHERE status = 'running';
 
         CREATE TABLE visions (
             id TEXT PRIMARY KEY,

@@ -14,8 +14,20 @@ public struct VisionQueueConfiguration: Sendable {
     /// `VQ_SOCKET_DIR`, default `$VQ_DATA_DIR/run`: where each binary's unix socket lives
     /// (`vision-create.sock`, ...).
     public var socketDirectory: String
-    /// `VQ_THREADS`, default 4: FastCGI worker threads per binary.
+    /// `VQ_THREADS`, default 4: FastCGI worker threads per binary process.
     public var threads: Int
+    /// `VQ_PROCESSES`, default 2: processes per binary that `vision-queue serve` runs on one shared
+    /// socket, so a crashed or paused process never leaves an endpoint unserved.
+    public var processes: Int
+    /// `VQ_MAX_CONCURRENT_CATEGORIES`, default 16: categories writing at once across every worker
+    /// (the generator's cost and rate limits are what this protects).
+    public var maxConcurrentCategories: Int
+    /// `VQ_STALL_SECONDS`, default 30: how long a job may sit with work due and no live lease before
+    /// a sweep or a status poll triggers it again (at most once per this window).
+    public var stallSeconds: Int
+    /// `VQ_SWEEP_INTERVAL_SECONDS`, default 15: how often `vision-queue serve` sweeps for stalled
+    /// jobs; 0 turns its built-in sweep off (cron or a systemd timer can run `vision-queue sweep`).
+    public var sweepIntervalSeconds: Int
     /// `VQ_GENERATOR_DELAY_MS`, default 3000: the built-in generator's time per category.
     public var generatorDelayMillis: Int
     /// `VQ_JWT_SECRET` or the file named by `VQ_JWT_SECRET_FILE`; unset: single-user development mode.
@@ -48,6 +60,9 @@ public struct VisionQueueConfiguration: Sendable {
     /// `VQ_FAULT_FAIL`, default empty: test-only generator failures, e.g. `health:2,travel:*`
     /// (fail health's first 2 attempts, travel's every attempt).
     public var faultFail: String
+    /// `VQ_FAULT_CRASH`, default empty: test-only marker; writing a category whose answer contains
+    /// it kills the process (a poison input).
+    public var faultCrash: String
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         func value(_ name: String) -> String? {
@@ -79,6 +94,10 @@ public struct VisionQueueConfiguration: Sendable {
         databasePath = value("VQ_DB_PATH") ?? dataDirectory + "/vision-queue.sqlite3"
         socketDirectory = value("VQ_SOCKET_DIR") ?? dataDirectory + "/run"
         threads = try int("VQ_THREADS", 4, 1...256)
+        processes = try int("VQ_PROCESSES", 2, 1...64)
+        maxConcurrentCategories = try int("VQ_MAX_CONCURRENT_CATEGORIES", 16, 1...10_000)
+        stallSeconds = try int("VQ_STALL_SECONDS", 30, 1...86_400)
+        sweepIntervalSeconds = try int("VQ_SWEEP_INTERVAL_SECONDS", 15, 0...86_400)
         generatorDelayMillis = try int("VQ_GENERATOR_DELAY_MS", 3000, 0...3_600_000)
         jwtSecret = try secret("VQ_JWT_SECRET")
         jwtAudience = environment["VQ_JWT_AUDIENCE"].map { $0.isEmpty ? nil : $0 } ?? "authenticated"
@@ -107,12 +126,19 @@ public struct VisionQueueConfiguration: Sendable {
         }
         faultDropTriggers = drop
         faultFail = value("VQ_FAULT_FAIL") ?? ""
+        faultCrash = value("VQ_FAULT_CRASH") ?? ""
     }
 
     /// The unix socket of one binary, e.g. `socketPath(for: "vision-status")`.
     public func socketPath(for binary: String) -> String { "\(socketDirectory)/\(binary).sock" }
 
     public var developmentMode: Bool { jwtSecret == nil }
+
+    public var lifecycle: JobLifecycle {
+        JobLifecycle(policy: retryPolicy, maxConcurrentCategories: maxConcurrentCategories)
+    }
+
+    public var stallMillis: Int64 { Int64(stallSeconds) * 1000 }
 
     public func logger(_ label: String) -> Logger { Logger(label: label, minimum: logLevel) }
 }

@@ -9,7 +9,12 @@ public final class VisionQueueServices: @unchecked Sendable {
     public let log: Logger
     public let authenticator: Authenticator
 
+    /// Which binary this is: the chain's own triggers (create, process) honour the test-only
+    /// `VQ_FAULT_DROP_TRIGGERS`; recovery triggers (status's self-healing, the sweep) never drop.
+    public let binary: String
+
     public init(binary: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        self.binary = binary
         configuration = try VisionQueueConfiguration(environment: environment)
         log = configuration.logger(binary)
         authenticator = Authenticator(configuration: configuration, log: log)
@@ -41,7 +46,7 @@ public final class VisionQueueServices: @unchecked Sendable {
         defer { lock.unlock() }
         if let sharedTrigger { return sharedTrigger }
         var settings = SelfTrigger.Settings(url: configuration.triggerURL, secret: configuration.triggerSecret ?? "")
-        settings.dropRate = configuration.faultDropTriggers
+        if binary == "vision-create" || binary == "vision-process" { settings.dropRate = configuration.faultDropTriggers }
         let trigger = SelfTrigger(settings, log: log)
         sharedTrigger = trigger
         return trigger
@@ -62,23 +67,51 @@ public final class VisionQueueServices: @unchecked Sendable {
 
     public var generator: VisionGenerator {
         let builtIn = BuiltInGenerator(delayMillis: configuration.generatorDelayMillis)
-        return FaultInjectingGenerator(wrapping: builtIn, spec: configuration.faultFail) ?? builtIn
+        return FaultInjectingGenerator(wrapping: builtIn, spec: configuration.faultFail, crashMarker: configuration.faultCrash)
+            ?? builtIn
     }
 
+    /// The create binary serves the user's writes: create, retry and cancel.
     public func makeCreateEndpoint() throws -> Endpoint {
         _ = try requireTriggerSecret()
-        return CreateEndpoint(store: try makeStore(), authenticator: authenticator, trigger: trigger, configuration: configuration)
+        let store = try makeStore()
+        let controls = JobControlEndpoint(store: store, authenticator: authenticator, trigger: trigger)
+        return Router([
+            CreateEndpoint.path: CreateEndpoint(
+                store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),
+            JobControlEndpoint.retryPath: controls,
+            JobControlEndpoint.cancelPath: controls,
+        ])
     }
 
     public func makeProcessEndpoint() throws -> Endpoint {
         let secret = try requireTriggerSecret()
         let processor = JobProcessor(
             store: try makeStore(), generator: generator, trigger: trigger,
-            lifecycle: JobLifecycle(policy: configuration.retryPolicy), leases: leases, log: log)
+            lifecycle: configuration.lifecycle, leases: leases, log: log)
         return ProcessEndpoint(processor: processor, triggerSecret: secret, log: log)
     }
 
     public func makeStatusEndpoint() throws -> Endpoint {
-        StatusEndpoint(store: try makeStore(), authenticator: authenticator, policy: configuration.retryPolicy)
+        StatusEndpoint(
+            store: try makeStore(), authenticator: authenticator, lifecycle: configuration.lifecycle,
+            healer: configuration.triggerSecret == nil ? nil : trigger, stallMillis: configuration.stallMillis)
+    }
+
+    /// Called when a stop's grace period ran out with categories still being written: gives their
+    /// claims back and triggers their jobs, so the next worker resumes them at once.
+    public func releaseHeldClaims() {
+        lock.lock()
+        let leases = sharedLeases
+        let trigger = sharedTrigger
+        lock.unlock()
+        guard let leases else { return }
+        let released = leases.releaseAll()
+        guard !released.isEmpty else { return }
+        log.warning("released \(released.count) unfinished claim(s) for other workers to resume")
+        guard let trigger else { return }
+        for job in released { trigger.trigger(job) }
+        let deadline = Clock.now() + 1_000
+        while trigger.outstanding > 0 && Clock.now() < deadline { usleep(10_000) }
     }
 }

@@ -17,8 +17,11 @@ final class Stack: @unchecked Sendable {
     struct Options {
         var generatorDelayMillis = 0
         var threads = 4
+        var processes = 2
         var developmentMode = false
         var environment: [String: String] = [:]
+        /// Reuse an earlier stack's folder (and so its database), as a restart would.
+        var dataDirectory: String? = nil
     }
 
     /// Starts a stack and waits until it answers. Every started stack is stopped at process exit.
@@ -30,9 +33,11 @@ final class Stack: @unchecked Sendable {
 
     private init(_ options: Options) throws {
         port = try Self.freePort()
-        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vq-it-\(UUID().uuidString.prefix(8))").path
+        dataDirectory = options.dataDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("vq-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         outputPath = dataDirectory + "/serve.out"
+        try? FileManager.default.removeItem(atPath: outputPath)  // a restart on the same folder starts a fresh log
         client = HTTPClient(port: port)
 
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VQ_") }
@@ -40,6 +45,7 @@ final class Stack: @unchecked Sendable {
         environment["VQ_DATA_DIR"] = dataDirectory
         environment["VQ_GENERATOR_DELAY_MS"] = String(options.generatorDelayMillis)
         environment["VQ_THREADS"] = String(options.threads)
+        environment["VQ_PROCESSES"] = String(options.processes)
         environment["VQ_TRIGGER_SECRET"] = Self.triggerSecret
         environment["VQ_SHUTDOWN_GRACE_SECONDS"] = "3"
         if !options.developmentMode { environment["VQ_JWT_SECRET"] = Self.jwtSecret }
@@ -76,13 +82,22 @@ final class Stack: @unchecked Sendable {
         _ = waitpid(launcherPID, &status, WNOHANG)
     }
 
+    /// kill -9 of the launcher and everything it started, all at the same instant.
+    func killEverything() {
+        kill(-launcherPID, SIGKILL)
+        var status: Int32 = 0
+        waitpid(launcherPID, &status, 0)
+        usleep(200_000)  // let the kernel reap the children the launcher can no longer wait for
+    }
+
     func token(for user: String) -> String {
         TokenMinter.token(subject: user, secret: Self.jwtSecret)
     }
 
-    /// The pid of one of the supervised binaries, from the pid file the launcher writes.
-    func pid(of binary: String) -> pid_t? {
-        guard let text = try? String(contentsOfFile: "\(dataDirectory)/run/\(binary).pid", encoding: .utf8) else { return nil }
+    /// The pid of one of the supervised binaries' processes (1-based), from the pid file the launcher writes.
+    func pid(of binary: String, process: Int = 1) -> pid_t? {
+        guard let text = try? String(contentsOfFile: "\(dataDirectory)/run/\(binary)-\(process).pid", encoding: .utf8)
+        else { return nil }
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
@@ -127,6 +142,51 @@ final class Stack: @unchecked Sendable {
             usleep(20_000)
         }
         throw HTTPClient.Failure(description: "job \(jobID) did not get there in \(timeout) s; last: \(last)\n\(logs())")
+    }
+
+    /// Waits for a job through the list endpoint, which (unlike status) never re-triggers a stalled
+    /// job: for tests that must show recovery came from somewhere else.
+    @discardableResult
+    func waitViaList(_ jobID: String, token: String?, timeout: TimeInterval = 60,
+                     until done: ([String: Any]) -> Bool = Stack.isFinal) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            let response = try client.get("/api/vision-jobs/list", token: token)
+            let jobs = response.json?["jobs"] as? [[String: Any]] ?? []
+            last = jobs.first { $0["jobId"] as? String == jobID } ?? [:]
+            if done(last) { return last }
+            usleep(50_000)
+        }
+        throw HTTPClient.Failure(description: "job \(jobID) did not get there in \(timeout) s; last: \(last)\n\(logs())")
+    }
+
+    /// Rows of the categories table for one job, read straight from the database file.
+    func categoryRows(_ jobID: String) throws -> [CategoryRow] {
+        let db = try SQLiteConnection(path: databasePath)
+        return try db.rows(
+            """
+            SELECT category, status, attempts, lease_owner, started_at, lease_expires_at
+            FROM vision_job_categories WHERE job_id = ? ORDER BY position
+            """, [.text(jobID)]
+        ) { row in
+            CategoryRow(
+                key: row.text(0), status: row.text(1), attempts: Int(row.int(2)), leaseOwner: row.optionalText(3),
+                startedAt: row.optionalInt(4), leaseExpiresAt: row.optionalInt(5))
+        }
+    }
+
+    struct CategoryRow {
+        var key: String
+        var status: String
+        var attempts: Int
+        var leaseOwner: String?
+        var startedAt: Int64?
+        var leaseExpiresAt: Int64?
+    }
+
+    func logText(_ binary: String) -> String {
+        (try? String(contentsOfFile: "\(dataDirectory)/logs/\(binary).log", encoding: .utf8)) ?? ""
     }
 
     static func isFinal(_ status: [String: Any]) -> Bool {

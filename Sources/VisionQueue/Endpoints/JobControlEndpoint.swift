@@ -1,0 +1,58 @@
+/// The user's controls over a job, served by the create binary with create:
+/// `POST /api/vision-jobs/retry` re-runs the failed categories of an ended job,
+/// `POST /api/vision-jobs/cancel` stops a job for good. Owner only: another user's job is 404.
+public struct JobControlEndpoint: Endpoint {
+    public static let retryPath = "/api/vision-jobs/retry"
+    public static let cancelPath = "/api/vision-jobs/cancel"
+
+    let store: JobStore
+    let authenticator: Authenticator
+    let trigger: TriggerSink
+
+    public init(store: JobStore, authenticator: Authenticator, trigger: TriggerSink) {
+        self.store = store
+        self.authenticator = authenticator
+        self.trigger = trigger
+    }
+
+    public func handle(_ request: HTTPRequest) throws -> Reply {
+        guard request.path == Self.retryPath || request.path == Self.cancelPath else { throw APIError.routeNotFound() }
+        try RequestRules.require(request, method: "POST")
+        try RequestRules.requireBodyWithin(request, limit: 4096)
+        let userID = try authenticator.userID(for: request)
+        try RequestRules.requireJSON(request)
+        let body = try RequestRules.parseJSONObject(request.body)
+        for key in body.keys where key != "jobId" {
+            throw APIError.badRequest("Unknown field '\(key)'. The body is {\"jobId\": \"...\"}.", code: "unknown_field")
+        }
+        let jobID = try RequestRules.jobID(body["jobId"]?.stringValue)
+        let now = Clock.now()
+        let status: JobStatus
+        if request.path == Self.cancelPath {
+            guard let after = try store.cancelJob(jobID, ownedBy: userID, now: now) else { throw APIError.jobNotFound() }
+            guard after == .cancelled else {
+                throw APIError.conflict("The job has already \(after.rawValue); it cannot be cancelled.", code: "job_finished")
+            }
+            status = after
+        } else {
+            switch try store.retryFailedCategories(jobID, ownedBy: userID, now: now) {
+            case .notFound:
+                throw APIError.jobNotFound()
+            case .nothingFailed:
+                throw APIError.conflict("Every category of this job was written; there is nothing to retry.", code: "nothing_to_retry")
+            case .notRetryable(let current):
+                let reason = current == .cancelled
+                    ? "The job was cancelled; start a new one instead."
+                    : "The job is still \(current.rawValue); retry once it has ended."
+                throw APIError.conflict(reason, code: "job_not_retryable")
+            case .retrying:
+                trigger.trigger(jobID)
+                status = .pending
+            }
+        }
+        return Reply(.json(200) { json in
+            json.field("jobId", jobID.rawValue)
+            json.field("status", status.rawValue)
+        })
+    }
+}

@@ -1,0 +1,95 @@
+/// The user's controls (cancel, retry) and recovery (stalled jobs, kicks, released claims).
+extension SQLiteJobStore {
+    public func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> JobStatus? {
+        try db.writeTransaction { () throws(StoreError) -> JobStatus? in
+            guard
+                let status = try db.row(
+                    "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
+                    [.text(id.rawValue), .text(userID)], { JobStatus(rawValue: $0.text(0)) ?? .failed })
+            else { return nil }
+            guard !status.isFinal else { return status }
+            try db.run(
+                """
+                UPDATE vision_generation_jobs
+                SET status = 'cancelled', current_category = NULL, completed_at = ?, updated_at = ?,
+                    error = 'Cancelled by the user.'
+                WHERE id = ?
+                """, [.int(now), .int(now), .text(id.rawValue)])
+            // A category being written loses its lease: the worker's result will be refused.
+            try db.run(
+                """
+                UPDATE vision_job_categories
+                SET status = 'pending', lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                WHERE job_id = ? AND status = 'running'
+                """, [.int(now), .text(id.rawValue)])
+            return .cancelled
+        }
+    }
+
+    public func retryFailedCategories(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> RetryOutcome {
+        try db.writeTransaction { () throws(StoreError) -> RetryOutcome in
+            guard
+                let status = try db.row(
+                    "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
+                    [.text(id.rawValue), .text(userID)], { JobStatus(rawValue: $0.text(0)) ?? .failed })
+            else { return .notFound }
+            guard status == .completed || status == .failed else { return .notRetryable(status) }
+            let reset = try db.run(
+                """
+                UPDATE vision_job_categories
+                SET status = 'pending', attempts = 0, error = NULL, next_attempt_at = NULL, completed_at = NULL,
+                    updated_at = ?
+                WHERE job_id = ? AND status = 'failed'
+                """, [.int(now), .text(id.rawValue)])
+            guard reset > 0 else { return .nothingFailed }
+            try db.run(
+                """
+                UPDATE vision_generation_jobs
+                SET status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL, updated_at = ?
+                WHERE id = ?
+                """, [.int(now), .text(id.rawValue)])
+            return .retrying(categories: reset)
+        }
+    }
+
+    public func stalledJobs(now: EpochMillis, stallMillis: Int64, lifecycle: JobLifecycle, limit: Int) throws(StoreError) -> [JobID] {
+        try db.readTransaction { () throws(StoreError) -> [JobID] in
+            let candidates = try db.rows(
+                """
+                SELECT id, status, updated_at FROM vision_generation_jobs
+                WHERE status IN ('pending', 'processing') AND updated_at <= ?
+                ORDER BY updated_at LIMIT ?
+                """, [.int(now - stallMillis), .int(Int64(limit))]
+            ) { row in (JobID(row.text(0)), JobStatus(rawValue: row.text(1)) ?? .failed, row.int(2)) }
+            var stalled: [JobID] = []
+            for case let (id?, status, updatedAt) in candidates {
+                let records = try categoryRecords(of: id)
+                if lifecycle.isStalled(
+                    jobStatus: status, categories: records, lastProgressAt: updatedAt, now: now, stallMillis: stallMillis)
+                {
+                    stalled.append(id)
+                }
+            }
+            return stalled
+        }
+    }
+
+    public func claimKick(_ id: JobID, now: EpochMillis, windowMillis: Int64) throws(StoreError) -> Bool {
+        try db.run(
+            """
+            UPDATE vision_generation_jobs SET last_kick_at = ?
+            WHERE id = ? AND status IN ('pending', 'processing') AND (last_kick_at IS NULL OR last_kick_at <= ?)
+            """, [.int(now), .text(id.rawValue), .int(now - windowMillis)]) == 1
+    }
+
+    public func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.run(
+            """
+            UPDATE vision_job_categories
+            SET status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,
+                attempts = attempts - 1, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
+                lease_expires_at = NULL, updated_at = ?
+            WHERE \(Self.ownsClaim)
+            """, [.int(now), .int(now)] + Self.claimKey(claim)) == 1
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+@testable import VisionQueue
+
+/// The three endpoints wired to one store on a temporary file, a `RecordingTrigger` and a
+/// development-mode (or JWT) authenticator, the way the binaries wire them.
+final class EndpointFixture {
+    static let triggerSecret = "trigger-secret-for-tests"
+    static let jwtSecret = "endpoint-jwt-secret"
+
+    let file = TemporaryDatabase()
+    let store: SQLiteJobStore
+    let trigger = RecordingTrigger()
+    let configuration: VisionQueueConfiguration
+    let authenticator: Authenticator
+    let create: CreateEndpoint
+    let status: StatusEndpoint
+    let process: ProcessEndpoint
+
+    init(jwt: Bool = false) throws {
+        var environment = ["VQ_TRIGGER_SECRET": Self.triggerSecret, "VQ_GENERATOR_DELAY_MS": "0"]
+        if jwt { environment["VQ_JWT_SECRET"] = Self.jwtSecret }
+        configuration = try VisionQueueConfiguration(environment: environment)
+        store = try SQLiteJobStore(path: file.path)
+        authenticator = Authenticator(configuration: configuration, log: quietLog)
+        create = CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration)
+        status = StatusEndpoint(store: store, authenticator: authenticator, lifecycle: configuration.lifecycle)
+        let processor = JobProcessor(
+            store: store, generator: BuiltInGenerator(delayMillis: 0), trigger: trigger,
+            lifecycle: configuration.lifecycle, leases: nil, log: quietLog)
+        process = ProcessEndpoint(processor: processor, triggerSecret: Self.triggerSecret, log: quietLog)
+    }
+
+    deinit { file.remove() }
+
+    static func bearer(_ user: String) -> [String: String] {
+        ["authorization": "Bearer " + TokenMinter.token(subject: user, secret: jwtSecret)]
+    }
+
+    func createRequest(_ json: String, headers: [String: String] = ["content-type": "application/json"]) -> HTTPRequest {
+        HTTPRequest(method: "POST", path: CreateEndpoint.path, headers: headers, body: Array(json.utf8))
+    }
+
+    func statusRequest(_ query: String, headers: [String: String] = [:]) -> HTTPRequest {
+        HTTPRequest(method: "GET", path: StatusEndpoint.statusPath, query: query, headers: headers)
+    }
+
+    func processRequest(_ json: String, secret: String? = triggerSecret) -> HTTPRequest {
+        var headers = ["content-type": "application/json"]
+        if let secret { headers[ProcessEndpoint.secretHeader] = secret }
+        return HTTPRequest(method: "POST", path: ProcessEndpoint.path, headers: headers, body: Array(json.utf8))
+    }
+
+    /// Creates a job through the endpoint and answers its id.
+    func createJob(_ json: String = #"{"answers": {"fun": "Dance"}}"#) throws -> JobID {
+        let reply = create.respond(to: createRequest(json), log: quietLog)
+        try #require(reply.response.status == 201, "\(reply.response.bodyText)")
+        let text = try #require(try jsonObject(reply.response.body)["jobId"]?.stringValue)
+        return try #require(JobID(text))
+    }
+
+    /// The status endpoint's JSON for a job, as the development user.
+    func statusJSON(_ id: JobID) throws -> [String: JSONValue] {
+        let response = status.respond(to: statusRequest("jobId=\(id)"), log: quietLog).response
+        try #require(response.status == 200, "\(response.bodyText)")
+        return try jsonObject(response.body)
+    }
+}

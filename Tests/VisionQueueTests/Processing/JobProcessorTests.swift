@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import VisionQueue
+
+@Suite("JobProcessor")
+final class JobProcessorTests {
+    let file = TemporaryDatabase()
+    let store: SQLiteJobStore
+    let trigger = RecordingTrigger()
+
+    init() throws { store = try SQLiteJobStore(path: file.path) }
+
+    deinit { file.remove() }
+
+    private func processor(_ generator: VisionGenerator = BuiltInGenerator(delayMillis: 0), policy: RetryPolicy = RetryPolicy()) -> JobProcessor {
+        JobProcessor(store: store, generator: generator, trigger: trigger, lifecycle: JobLifecycle(policy: policy), leases: nil, log: quietLog)
+    }
+
+    /// Calls `runStep` the way the triggers would, until the job ends or nothing is left to do.
+    private func drive(_ processor: JobProcessor, _ id: JobID) throws -> [JobProcessor.StepOutcome] {
+        var outcomes: [JobProcessor.StepOutcome] = []
+        for _ in 0..<100 {
+            let outcome = try processor.runStep(id)
+            outcomes.append(outcome)
+            switch outcome {
+            case .finished, .nothingToDo, .waiting: return outcomes
+            default: continue
+            }
+        }
+        Issue.record("the job did not end within 100 steps")
+        return outcomes
+    }
+
+    @Test func drivesAJobToACompletedVision() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [.health: "I want to run a marathon"]), now: Clock.now()).id
+        let processor = processor()
+        let outcomes = try drive(processor, id)
+        #expect(outcomes == VisionCategory.allCases.map { .wrote($0) } + [.finished(.completed)])
+        #expect(trigger.calls == Array(repeating: RecordingTrigger.Call(jobID: id, notBefore: nil), count: 12),
+                "every written category triggers the next step")
+
+        let job = try #require(try store.job(id, ownedBy: "alice"))
+        #expect(job.status == .completed)
+        #expect(job.categoriesCompleted == 12)
+        #expect(job.categoriesFailed == 0)
+        #expect(job.error == nil)
+        let visionID = try #require(job.visionID)
+        let vision = try #require(try store.vision(visionID, ownedBy: "alice"))
+        #expect(vision.sections.count == 12)
+        #expect(vision.sections[.health]?.contains("I run a marathon.") == true)
+        #expect(vision.document == VisionAssembler.document(sections: vision.sections))
+
+        #expect(try processor.runStep(id) == .nothingToDo, "a finished job stays finished")
+    }
+
+    @Test func aCategoryThatAlwaysFailsIsLeftOutOfACompletedVision() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: Clock.now()).id
+        let generator = try #require(FaultInjectingGenerator(wrapping: BuiltInGenerator(delayMillis: 0), spec: "health:*"))
+        let processor = processor(generator, policy: RetryPolicy(maxAttempts: 2, backoffBaseMillis: 0))
+        let outcomes = try drive(processor, id)
+
+        let healthOutcomes = outcomes.filter {
+            if case .failedAttempt(.health, _) = $0 { return true }
+            return false
+        }
+        #expect(healthOutcomes.count == 2)
+        if case .failedAttempt(_, .retry) = healthOutcomes.first {} else { Issue.record("first failure should be retried: \(healthOutcomes)") }
+        #expect(healthOutcomes.last == .failedAttempt(.health, .fail))
+        #expect(outcomes.last == .finished(.completed))
+
+        let job = try #require(try store.job(id, ownedBy: "alice"))
+        #expect(job.status == .completed)
+        #expect(job.categoriesCompleted == 11)
+        #expect(job.categoriesFailed == 1)
+        #expect(job.error == "1 of 12 categories could not be written.")
+        #expect(job.categories[1].state == .failed)
+        #expect(job.categories[1].attempts == 2)
+        #expect(job.categories[1].error == "Injected failure for health, attempt 2.")
+
+        let visionID = try #require(job.visionID)
+        let vision = try #require(try store.vision(visionID, ownedBy: "alice"))
+        #expect(vision.sections[.health] == nil)
+        #expect(vision.sections.count == 11)
+        #expect(vision.document.contains("## Health\n\n_This section could not be written."))
+    }
+
+    @Test func aRetryNotYetDueIsWaitedForWithADelayedTrigger() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: Clock.now()).id
+        let generator = try #require(FaultInjectingGenerator(wrapping: BuiltInGenerator(delayMillis: 0), spec: "fun:1"))
+        let before = Clock.now()
+        let outcomes = try drive(processor(generator, policy: RetryPolicy(maxAttempts: 3, backoffBaseMillis: 60_000)), id)
+
+        #expect(outcomes.count == 13)
+        guard case .failedAttempt(.fun, .retry(let at)) = outcomes.first else {
+            Issue.record("expected fun's first attempt to fail and be retried, got \(String(describing: outcomes.first))")
+            return
+        }
+        #expect(at >= before + 30_000 && at <= Clock.now() + 60_000)
+        #expect(Array(outcomes.dropFirst().prefix(11)) == VisionCategory.allCases.dropFirst().map { .wrote($0) })
+        #expect(outcomes.last == .waiting(until: at))
+        #expect(trigger.calls.last == RecordingTrigger.Call(jobID: id, notBefore: at))
+        #expect(try store.job(id, ownedBy: "alice")?.status == .processing)
+    }
+
+    @Test func anUnknownJobIsNothingToDo() throws {
+        #expect(try processor().runStep(JobID.random()) == .nothingToDo)
+        #expect(trigger.calls.isEmpty)
+    }
+}

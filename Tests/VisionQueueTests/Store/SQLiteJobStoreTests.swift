@@ -1,0 +1,441 @@
+import Foundation
+import Testing
+@testable import VisionQueue
+
+/// Each test gets its own instance, hence its own database file, removed when the test ends.
+@Suite("SQLiteJobStore")
+final class SQLiteJobStoreTests {
+    let lifecycle = JobLifecycle(policy: RetryPolicy(maxAttempts: 3, leaseMillis: 60_000, backoffBaseMillis: 1_000))
+    let file = TemporaryDatabase()
+    let store: SQLiteJobStore
+
+    init() throws {
+        store = try SQLiteJobStore(path: file.path)
+    }
+
+    deinit { file.remove() }
+
+    private func claim(_ store: SQLiteJobStore, _ id: JobID, at now: EpochMillis, lifecycle: JobLifecycle? = nil,
+                       sourceLocation: SourceLocation = #_sourceLocation) throws -> CategoryClaim {
+        let result = try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle ?? self.lifecycle)
+        guard case .claimed(let claim) = result else {
+            Issue.record("expected a claim, got \(result)", sourceLocation: sourceLocation)
+            throw ClaimFailed()
+        }
+        return claim
+    }
+
+    private struct ClaimFailed: Error {}
+
+    private func stored(_ store: SQLiteJobStore, _ id: JobID, owner: String = "alice") throws -> Job {
+        try #require(try store.job(id, ownedBy: owner))
+    }
+
+    // MARK: Creating and reading
+
+    @Test func createJobStoresAPendingJobWithTwelvePendingCategories() throws {
+        let created = try store.createJob(NewJob(userID: "alice", answers: [.fun: "Dance"]), now: t0)
+        #expect(created.status == .pending)
+        let job = try stored(store, created.id)
+        #expect(job.id == created.id)
+        #expect(job.userID == "alice")
+        #expect(job.status == .pending)
+        #expect(job.currentCategory == nil)
+        #expect(job.categoriesCompleted == 0 && job.categoriesFailed == 0)
+        #expect(job.createdAt == t0 && job.updatedAt == t0 && job.startedAt == nil && job.completedAt == nil)
+        #expect(job.visionID == nil && job.error == nil)
+        #expect(job.progress == 0)
+        #expect(job.categories.map(\.category) == VisionCategory.allCases)
+        #expect(job.categories.allSatisfy { $0.state == .pending && $0.attempts == 0 && $0.error == nil })
+    }
+
+    @Test func answersSurviveStorageExactly() throws {
+        let answers: [VisionCategory: String] = [
+            .fun: "Ride \"bikes\" <fast> & far\nthen rest",
+            .health: "Sleep 8h 😀 — café",
+            .spirituality: "\\ backslash \t tab",
+        ]
+        let id = try store.createJob(NewJob(userID: "alice", answers: answers), now: t0).id
+        let first = try claim(store, id, at: t0)
+        #expect(first.answer == answers[.fun])
+        #expect(first.answers == answers)
+        #expect(first.userID == "alice")
+        _ = try store.recordSuccess(first, output: "x", now: t0)
+        let second = try claim(store, id, at: t0)
+        #expect(second.answer == answers[.health])
+        _ = try store.recordSuccess(second, output: "x", now: t0)
+        let third = try claim(store, id, at: t0)
+        #expect(third.category == .travel && third.answer == "")
+    }
+
+    @Test func anotherUsersJobIsAbsent() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        #expect(try store.job(id, ownedBy: "bob") == nil)
+        #expect(try store.job(id, ownedBy: "Alice") == nil)
+        #expect(try store.job(id, ownedBy: "") == nil)
+        #expect(try store.job(JobID.random(), ownedBy: "alice") == nil)
+        #expect(try store.job(id, ownedBy: "alice") != nil)
+    }
+
+    @Test func jobsAreListedNewestFirstPerUser() throws {
+        let first = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let other = try store.createJob(NewJob(userID: "bob", answers: [:]), now: t0 + 1).id
+        let second = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0 + 5).id
+        let third = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0 + 10).id
+
+        let listed = try store.jobs(ownedBy: "alice", limit: 100)
+        #expect(listed.map(\.id) == [third, second, first])
+        #expect(listed.allSatisfy { $0.userID == "alice" && $0.status == .pending })
+        #expect(try store.jobs(ownedBy: "alice", limit: 2).map(\.id) == [third, second])
+        #expect(try store.jobs(ownedBy: "bob", limit: 100).map(\.id) == [other])
+        #expect(try store.jobs(ownedBy: "carol", limit: 100).isEmpty)
+    }
+
+    // MARK: Claiming
+
+    @Test func claimsCategoriesInWritingOrderAndMarksTheJobProcessing() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let fun = try claim(store, id, at: t0 + 100)
+        #expect(fun.category == .fun)
+        #expect(fun.attempt == 1)
+        #expect(fun.jobID == id)
+        #expect(fun.leaseExpiresAt == t0 + 100 + 60_000)
+        #expect(!fun.leaseToken.isEmpty)
+
+        var job = try stored(store, id)
+        #expect(job.status == .processing)
+        #expect(job.currentCategory == .fun)
+        #expect(job.startedAt == t0 + 100)
+        #expect(job.categories[0].state == .running && job.categories[0].attempts == 1)
+        #expect(job.categories[0].startedAt == t0 + 100)
+
+        #expect(try store.recordSuccess(fun, output: "Fun text", now: t0 + 200))
+        job = try stored(store, id)
+        #expect(job.categoriesCompleted == 1)
+        #expect(job.categories[0].state == .done && job.categories[0].completedAt == t0 + 200)
+
+        let health = try claim(store, id, at: t0 + 300)
+        #expect(health.category == .health && health.attempt == 1)
+        job = try stored(store, id)
+        #expect(job.currentCategory == .health)
+        #expect(job.startedAt == t0 + 100, "the job's start time is kept from its first claim")
+    }
+
+    @Test func aSecondClaimWhileTheLeaseIsLiveIsBusy() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let first = try claim(store, id, at: t0)
+        for now in [t0, t0 + 1, first.leaseExpiresAt - 1] {
+            #expect(
+                try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) == .busy(leaseExpiresAt: first.leaseExpiresAt))
+        }
+        let job = try stored(store, id)
+        #expect(job.categories[0].attempts == 1, "a busy answer must not count an attempt")
+        #expect(job.categories[1].state == .pending)
+    }
+
+    @Test func renewingALiveLeaseKeepsOthersOut() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let first = try claim(store, id, at: t0)
+        #expect(try store.renewLease(first, until: t0 + 120_000, now: t0 + 30_000))
+        #expect(
+            try store.claimNextCategory(of: id, now: first.leaseExpiresAt + 1, lifecycle: lifecycle)
+                == .busy(leaseExpiresAt: t0 + 120_000))
+    }
+
+    @Test func aLapsedLeaseIsReclaimedAndTheOldClaimsWritesAreRefused() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let stale = try claim(store, id, at: t0)
+        let fresh = try claim(store, id, at: stale.leaseExpiresAt)
+        #expect(fresh.category == .fun)
+        #expect(fresh.attempt == 2)
+        #expect(fresh.leaseToken != stale.leaseToken)
+
+        // The paused worker wakes up: every write it tries is refused.
+        #expect(try store.renewLease(stale, until: t0 + 999_999, now: fresh.leaseExpiresAt - 10) == false)
+        #expect(try store.recordSuccess(stale, output: "stale text", now: stale.leaseExpiresAt + 1) == false)
+        #expect(
+            try store.recordFailure(stale, error: "stale", now: stale.leaseExpiresAt + 1, lifecycle: lifecycle, unitRandom: 0)
+                == nil)
+        var job = try stored(store, id)
+        #expect(job.categoriesCompleted == 0 && job.categoriesFailed == 0)
+        #expect(job.categories[0].state == .running && job.categories[0].attempts == 2 && job.categories[0].error == nil)
+
+        #expect(try store.recordSuccess(fresh, output: "fresh text", now: stale.leaseExpiresAt + 2))
+        // A stale write after the new owner finished is refused too.
+        #expect(try store.recordSuccess(stale, output: "stale text", now: stale.leaseExpiresAt + 3) == false)
+        job = try stored(store, id)
+        #expect(job.categoriesCompleted == 1)
+
+        // The stored section is the new owner's.
+        var now = stale.leaseExpiresAt + 10
+        while case .claimed(let next) = try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) {
+            #expect(try store.recordSuccess(next, output: "text of \(next.category.key)", now: now))
+            now += 1
+        }
+        let ending = try store.finishJob(id, now: now, lifecycle: lifecycle, assemble: VisionAssembler.document)
+        #expect(ending == .completed)
+        let visionID = try #require(try stored(store, id).visionID)
+        #expect(try store.vision(visionID, ownedBy: "alice")?.sections[.fun] == "fresh text")
+    }
+
+    @Test func aLapsedLeaseAtMaxAttemptsIsGivenUpAndTheNextCategoryClaimed() throws {
+        let once = JobLifecycle(policy: RetryPolicy(maxAttempts: 1))
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let dead = try claim(store, id, at: t0, lifecycle: once)
+        let next = try claim(store, id, at: dead.leaseExpiresAt, lifecycle: once)
+        #expect(next.category == .health && next.attempt == 1)
+        let job = try stored(store, id)
+        #expect(job.categoriesFailed == 1)
+        #expect(job.categories[0].state == .failed)
+        #expect(job.categories[0].error == "The worker writing this category stopped 1 time without finishing.")
+        #expect(try store.recordSuccess(dead, output: "late", now: dead.leaseExpiresAt + 1) == false)
+    }
+
+    @Test func failuresAreRetriedAfterTheBackoffThenFailTheCategory() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+
+        let first = try claim(store, id, at: t0)
+        #expect(try store.recordFailure(first, error: "boom 1", now: t0, lifecycle: lifecycle, unitRandom: 0) == .retry(at: t0 + 500))
+        var job = try stored(store, id)
+        #expect(job.categories[0].state == .retrying)
+        #expect(job.categories[0].error == "boom 1")
+        #expect(job.categories[0].nextAttemptAt == t0 + 500)
+        #expect(job.categoriesFailed == 0)
+
+        let second = try claim(store, id, at: t0 + 500)
+        #expect(second.category == .fun && second.attempt == 2)
+        #expect(
+            try store.recordFailure(second, error: "boom 2", now: t0 + 500, lifecycle: lifecycle, unitRandom: 0)
+                == .retry(at: t0 + 1_500))
+
+        let third = try claim(store, id, at: t0 + 1_500)
+        #expect(third.category == .fun && third.attempt == 3)
+        #expect(try store.recordFailure(third, error: "boom 3", now: t0 + 1_600, lifecycle: lifecycle, unitRandom: 0) == .fail)
+
+        job = try stored(store, id)
+        #expect(job.categoriesFailed == 1)
+        #expect(job.categoriesCompleted == 0)
+        #expect(job.categories[0].state == .failed)
+        #expect(job.categories[0].error == "boom 3")
+        #expect(job.categories[0].attempts == 3)
+        #expect(job.categories[0].completedAt == t0 + 1_600)
+
+        let next = try claim(store, id, at: t0 + 1_700)
+        #expect(next.category == .health && next.attempt == 1)
+    }
+
+    @Test func aRetryNotYetDueLetsTheNextCategoryRunThenWaits() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let fun = try claim(store, id, at: t0)
+        _ = try store.recordFailure(fun, error: "later", now: t0, lifecycle: lifecycle, unitRandom: 0)  // due at t0 + 500
+        var now = t0 + 1
+        var order: [VisionCategory] = []
+        while case .claimed(let next) = try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) {
+            order.append(next.category)
+            #expect(try store.recordSuccess(next, output: "x", now: now))
+            now += 1
+        }
+        #expect(order == Array(VisionCategory.allCases.dropFirst()))
+        #expect(try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) == .wait(until: t0 + 500))
+        let early = try store.finishJob(id, now: now, lifecycle: lifecycle, assemble: VisionAssembler.document)
+        #expect(early == nil)
+        #expect(try claim(store, id, at: t0 + 500).category == .fun)
+    }
+
+    // MARK: Finishing
+
+    @Test func twelveSuccessesAssembleAVisionOnce() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let early = try store.finishJob(id, now: t0, lifecycle: lifecycle, assemble: VisionAssembler.document)
+        #expect(early == nil)
+        var now = t0
+        for (index, category) in VisionCategory.allCases.enumerated() {
+            let next = try claim(store, id, at: now)
+            #expect(next.category == category)
+            #expect(try store.recordSuccess(next, output: "Section \(category.title)", now: now))
+            #expect(try stored(store, id).categoriesCompleted == index + 1)
+            now += 10
+        }
+        #expect(try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) == .readyToAssemble)
+
+        var given: [VisionCategory: String] = [:]
+        let ending = try store.finishJob(id, now: now, lifecycle: lifecycle) { sections in
+            given = sections
+            return VisionAssembler.document(sections: sections)
+        }
+        #expect(ending == .completed)
+        #expect(given.count == 12)
+        #expect(given[.giving] == "Section Giving")
+
+        let job = try stored(store, id)
+        #expect(job.status == .completed)
+        #expect(job.completedAt == now)
+        #expect(job.currentCategory == nil)
+        #expect(job.error == nil)
+        #expect(job.progress == 100)
+        let visionID = try #require(job.visionID)
+
+        let vision = try #require(try store.vision(visionID, ownedBy: "alice"))
+        #expect(vision.id == visionID)
+        #expect(vision.jobID == id)
+        #expect(vision.userID == "alice")
+        #expect(vision.sections.count == 12)
+        #expect(vision.sections == given)
+        #expect(vision.document == VisionAssembler.document(sections: given))
+        #expect(vision.createdAt == now)
+
+        let again = try store.finishJob(id, now: now + 1, lifecycle: lifecycle, assemble: { _ in "again" })
+        #expect(again == nil)
+        #expect(try store.vision(visionID, ownedBy: "alice")?.document == vision.document)
+        #expect(try store.claimNextCategory(of: id, now: now + 2, lifecycle: lifecycle) == .finished)
+        #expect(try store.vision(visionID, ownedBy: "bob") == nil)
+        #expect(try store.vision(UUID().uuidString.lowercased(), ownedBy: "alice") == nil)
+    }
+
+    @Test func aJobWhoseCategoriesAllFailedEndsFailed() throws {
+        let once = JobLifecycle(policy: RetryPolicy(maxAttempts: 1))
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        for _ in VisionCategory.allCases {
+            let next = try claim(store, id, at: t0, lifecycle: once)
+            #expect(try store.recordFailure(next, error: "no", now: t0, lifecycle: once, unitRandom: 0) == .fail)
+        }
+        #expect(try store.claimNextCategory(of: id, now: t0, lifecycle: once) == .readyToAssemble)
+        var assembled = false
+        let ending = try store.finishJob(id, now: t0 + 1, lifecycle: once) { _ in
+            assembled = true
+            return ""
+        }
+        guard case .failed = ending else {
+            Issue.record("expected the job to end failed, got \(String(describing: ending))")
+            return
+        }
+        #expect(!assembled)
+        let job = try stored(store, id)
+        #expect(job.status == .failed)
+        #expect(job.error?.isEmpty == false)
+        #expect(job.visionID == nil)
+        #expect(job.categoriesFailed == 12)
+        #expect(job.progress == 100)
+        #expect(job.completedAt == t0 + 1)
+        #expect(try store.claimNextCategory(of: id, now: t0 + 2, lifecycle: once) == .finished)
+    }
+
+    @Test func unknownJobs() throws {
+        let unknown = JobID.random()
+        let claimed = try store.claimNextCategory(of: unknown, now: t0, lifecycle: lifecycle)
+        #expect(claimed == .notFound)
+        let ended = try store.finishJob(unknown, now: t0, lifecycle: lifecycle, assemble: { _ in "" })
+        #expect(ended == nil)
+    }
+
+    // MARK: Several connections
+
+    @Test func twoConnectionsOnTwoThreadsNeverClaimTheSameCategory() throws {
+        let file = self.file
+        let setup = store
+        let jobs = try (0..<3).map { _ in try setup.createJob(NewJob(userID: "alice", answers: [:]), now: Clock.now()).id }
+        let lifecycle = self.lifecycle
+        let log = ClaimLog()
+
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            do {
+                let store = try SQLiteJobStore(path: file.path)
+                log.arriveAndWait()
+                for id in jobs {
+                    claiming: while true {
+                        let result = try store.claimNextCategory(of: id, now: Clock.now(), lifecycle: lifecycle)
+                        switch result {
+                        case .claimed(let claim):
+                            log.began(claim)
+                            log.ended()
+                            guard try store.recordSuccess(claim, output: "by worker \(worker)", now: Clock.now()) else {
+                                log.problem("worker \(worker) lost its write on \(claim.category)")
+                                break claiming
+                            }
+                        case .busy:
+                            usleep(50)
+                        case .readyToAssemble:
+                            break claiming
+                        default:
+                            log.problem("worker \(worker) got \(result)")
+                            break claiming
+                        }
+                    }
+                }
+            } catch {
+                log.problem("worker \(worker) failed: \(error)")
+            }
+        }
+
+        #expect(log.problems.isEmpty)
+        #expect(log.mostAtOnce == 1)
+        for id in jobs {
+            #expect(log.claims.filter { $0.jobID == id }.map(\.category) == VisionCategory.allCases)
+            #expect(try setup.job(id, ownedBy: "alice")?.categoriesCompleted == 12)
+        }
+    }
+
+    // MARK: Reopening
+
+    @Test func reopeningAnExistingFileKeepsDataAndDoesNotMigrateAgain() throws {
+        let id = try store.createJob(NewJob(userID: "alice", answers: [.fun: "Dance"]), now: t0).id
+        let first = try claim(store, id, at: t0)
+        #expect(try store.recordSuccess(first, output: "Fun", now: t0))
+        for _ in 0..<3 {
+            let reopened = try SQLiteJobStore(path: file.path)
+            let job = try #require(try reopened.job(id, ownedBy: "alice"))
+            #expect(job.categoriesCompleted == 1)
+            #expect(job.categories[0].state == .done)
+        }
+        let connection = try SQLiteConnection(path: file.path)
+        #expect(try connection.row("PRAGMA user_version") { $0.int(0) } == Int64(SQLiteSchema.version))
+        #expect(try connection.row("SELECT count(*) FROM vision_generation_jobs") { $0.int(0) } == 1)
+    }
+
+    @Test func aSchemaNewerThanThisBuildIsRefused() throws {
+        try SQLiteConnection(path: file.path).execute("PRAGMA user_version = 99")
+        #expect(throws: StoreError.schemaTooNew(found: 99, supported: SQLiteSchema.version)) {
+            try SQLiteJobStore(path: file.path)
+        }
+    }
+}
+
+/// What the concurrent workers did, with a two-party start barrier so they really overlap.
+private final class ClaimLog: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var arrived = 0
+    private var inFlight = 0
+    private(set) var mostAtOnce = 0
+    private(set) var claims: [CategoryClaim] = []
+    private(set) var problems: [String] = []
+
+    func arriveAndWait() {
+        condition.lock()
+        arrived += 1
+        condition.broadcast()
+        while arrived < 2 { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Called right after a claim; the claim's write happens after `ended()`, so no other worker
+    /// can legitimately claim before `ended()` runs.
+    func began(_ claim: CategoryClaim) {
+        condition.lock()
+        inFlight += 1
+        mostAtOnce = max(mostAtOnce, inFlight)
+        claims.append(claim)
+        condition.unlock()
+    }
+
+    func ended() {
+        condition.lock()
+        inFlight -= 1
+        condition.unlock()
+    }
+
+    func problem(_ text: String) {
+        condition.lock()
+        problems.append(text)
+        condition.unlock()
+    }
+}
