@@ -69,14 +69,23 @@ final class Stack: @unchecked Sendable {
         throw HTTPClient.Failure(description: "the stack did not start in 60 s: \(logs())")
     }
 
+    private let stopLock = NSLock()
+    private var stopped = false
+
     /// SIGTERM to the launcher (which stops its children), SIGKILL to the group after 10 s.
+    /// Safe to call more than once, and on a stack a test already stopped or killed.
     func stop() {
+        stopLock.lock()
+        defer { stopLock.unlock() }
+        guard !stopped else { return }
+        stopped = true
         kill(launcherPID, SIGTERM)
         let deadline = Date().addingTimeInterval(10)
         var status: Int32 = 0
         while Date() < deadline {
-            if waitpid(launcherPID, &status, WNOHANG) == launcherPID { break }
-            usleep(50_000)
+            let reaped = waitpid(launcherPID, &status, WNOHANG)
+            if reaped == launcherPID || reaped < 0 { break }
+            usleep(20_000)
         }
         kill(-launcherPID, SIGKILL)
         _ = waitpid(launcherPID, &status, WNOHANG)
@@ -84,6 +93,9 @@ final class Stack: @unchecked Sendable {
 
     /// kill -9 of the launcher and everything it started, all at the same instant.
     func killEverything() {
+        stopLock.lock()
+        stopped = true
+        stopLock.unlock()
         kill(-launcherPID, SIGKILL)
         var status: Int32 = 0
         waitpid(launcherPID, &status, 0)
