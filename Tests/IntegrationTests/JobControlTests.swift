@@ -54,6 +54,23 @@ struct JobControlTests {
         #expect(again.errorCode == "nothing_to_retry")
     }
 
+    @Test("A generator that fails twice then succeeds: 3 attempts recorded, the job completes with 12 sections")
+    func failsTwiceThenSucceeds() throws {
+        let stack = try Stack.start(.init(environment: ["VQ_FAULT_FAIL": "travel:2", "VQ_RETRY_BASE_MS": "100"]))
+        defer { stack.stop() }
+        let token = stack.token(for: "flaky-user")
+        let jobID = try stack.createJob(token: token)
+        let final = try stack.waitForJob(jobID, token: token, timeout: 60)
+        #expect(final["status"] as? String == "completed")
+        #expect(final["categoriesFailed"] as? Int == 0)
+        #expect(final["error"] is NSNull)
+        let travel = try #require((final["categories"] as? [[String: Any]])?.first { $0["key"] as? String == "travel" })
+        #expect(travel["attempts"] as? Int == 3)
+        #expect(travel["status"] as? String == "done")
+        let vision = try stack.client.get("/api/visions?id=\(final["visionId"] as? String ?? "")", token: token)
+        #expect((vision.json?["sections"] as? [[String: Any]])?.allSatisfy { $0["text"] is String } == true)
+    }
+
     @Test("A cancelled job never runs again, even when a trigger arrives later")
     func cancel() throws {
         let stack = try Stack.start(.init(generatorDelayMillis: 300))

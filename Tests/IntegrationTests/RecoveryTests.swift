@@ -17,6 +17,7 @@ struct RecoveryTests {
     func killedWorker() throws {
         let stack = try Stack.start(.init(generatorDelayMillis: 800, processes: 1, environment: Self.fastRecovery()))
         defer { stack.stop() }
+        try stack.auditOutputWrites()
         let token = stack.token(for: "killed-worker")
         let jobID = try stack.createJob(token: token)
         // Kill while a category is early in its writing, so it cannot finish first.
@@ -43,6 +44,44 @@ struct RecoveryTests {
             #expect(row.status == "done")
             #expect(row.attempts == (row.key == killed ? 2 : 1), "\(row.key): \(row.attempts) attempts")
         }
+        let writes = try stack.outputWrites()[jobID] ?? [:]
+        #expect(writes.count == 12)
+        #expect(writes.values.allSatisfy { $0 == 1 }, "each output stored exactly once: \(writes)")
+    }
+
+    @Test("A category writing for longer than several leases keeps its claim: heartbeats renew it")
+    func heartbeatsKeepALongCategory() throws {
+        // Lease 2 s, each category takes 5 s: without heartbeats every category would be taken over.
+        let stack = try Stack.start(.init(generatorDelayMillis: 5000, processes: 2, environment: Self.fastRecovery()))
+        defer { stack.stop() }
+        let token = stack.token(for: "long-category")
+        let jobID = try stack.createJob(token: token)
+        try stack.waitForJob(jobID, token: token, timeout: 30) { ($0["categoriesCompleted"] as? Int ?? 0) >= 2 }
+        _ = try stack.client.postJSON("/api/vision-jobs/cancel", ["jobId": jobID], token: token)
+        let rows = try stack.categoryRows(jobID)
+        #expect(rows.prefix(2).allSatisfy { $0.status == "done" && $0.attempts == 1 }, "\(rows.prefix(2))")
+        #expect(!stack.logText("vision-process").contains("refused a stale write"))
+    }
+
+    @Test("Cancelling a job whose worker died: nothing runs after, not even when the sweep comes by")
+    func cancelWhileOrphaned() throws {
+        let stack = try Stack.start(.init(generatorDelayMillis: 1500, processes: 1, environment: Self.fastRecovery()))
+        defer { stack.stop() }
+        let token = stack.token(for: "orphan-cancel")
+        let jobID = try stack.createJob(token: token)
+        try stack.waitForJob(jobID, token: token, timeout: 30) { ($0["categoriesCompleted"] as? Int ?? 0) >= 1 }
+        kill(try #require(stack.pid(of: "vision-process")), SIGKILL)
+        let cancel = try stack.client.postJSON("/api/vision-jobs/cancel", ["jobId": jobID], token: token)
+        #expect(cancel.status == 200)
+        let done = try stack.status(jobID, token: token)["categoriesCompleted"] as? Int
+        // Several lease, stall and sweep windows pass, with polls that would heal a live job.
+        for _ in 0..<10 {
+            usleep(500_000)
+            let status = try stack.status(jobID, token: token)
+            #expect(status["status"] as? String == "cancelled")
+            #expect(status["categoriesCompleted"] as? Int == done)
+        }
+        #expect(try stack.categoryRows(jobID).allSatisfy { $0.status != "running" })
     }
 
     @Test("Every trigger lost: the built-in sweep alone carries the job to the end")

@@ -7,7 +7,8 @@ public struct VisionQueueConfiguration: Sendable {
     public var host: String
     /// `VQ_PORT`, default 8080: nginx's port. Also the port the self-trigger calls.
     public var port: Int
-    /// `VQ_DATA_DIR`, default `./data`: the SQLite file, sockets, logs and nginx's working files.
+    /// `VQ_DATA_DIR`, default `./data/<port>`: the SQLite file, sockets, logs and nginx's working
+    /// files. Per port by default, so a second copy on another port needs no other setting.
     public var dataDirectory: String
     /// `VQ_DB_PATH`, default `$VQ_DATA_DIR/vision-queue.sqlite3`.
     public var databasePath: String
@@ -90,7 +91,7 @@ public struct VisionQueueConfiguration: Sendable {
 
         host = value("VQ_HOST") ?? "127.0.0.1"
         port = try int("VQ_PORT", 8080, 1...65535)
-        dataDirectory = value("VQ_DATA_DIR") ?? "./data"
+        dataDirectory = value("VQ_DATA_DIR") ?? "./data/\(port)"
         databasePath = value("VQ_DB_PATH") ?? dataDirectory + "/vision-queue.sqlite3"
         socketDirectory = value("VQ_SOCKET_DIR") ?? dataDirectory + "/run"
         threads = try int("VQ_THREADS", 4, 1...256)

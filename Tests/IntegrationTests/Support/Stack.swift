@@ -188,6 +188,32 @@ final class Stack: @unchecked Sendable {
         }
     }
 
+    /// Installs an audit trigger in the database: from now on every stored category output is
+    /// logged, so a test can check that each was written exactly once. Test-only, plain SQLite.
+    func auditOutputWrites() throws {
+        let db = try SQLiteConnection(path: databasePath)
+        try db.execute(
+            """
+            CREATE TABLE IF NOT EXISTS test_output_writes (job_id TEXT, position INTEGER);
+            CREATE TRIGGER IF NOT EXISTS test_audit_output AFTER UPDATE OF status ON vision_job_categories
+            WHEN NEW.status = 'done' AND OLD.status != 'done'
+            BEGIN INSERT INTO test_output_writes VALUES (NEW.job_id, NEW.position); END;
+            """)
+    }
+
+    /// How many times each category's output was stored, per job, from the audit trigger.
+    func outputWrites() throws -> [String: [Int: Int]] {
+        let db = try SQLiteConnection(path: databasePath)
+        var writes: [String: [Int: Int]] = [:]
+        for (job, position, count) in try db.rows(
+            "SELECT job_id, position, COUNT(*) FROM test_output_writes GROUP BY job_id, position", [],
+            { ($0.text(0), Int($0.int(1)), Int($0.int(2))) })
+        {
+            writes[job, default: [:]][position] = count
+        }
+        return writes
+    }
+
     struct CategoryRow {
         var key: String
         var status: String
