@@ -43,6 +43,9 @@ let package = Package(
         ),
 
         .testTarget(name: "VisionQueueTests", dependencies: ["VisionQueue"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["VisionQueue"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["VisionQueue", .product(name: "Crypto", package: "swift-crypto")]
+        ),
     ]
 )

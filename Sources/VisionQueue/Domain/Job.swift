@@ -48,9 +48,40 @@ public struct NewJob: Sendable, Equatable {
     public var userID: String
     /// The user's notes per category; categories left out are written from sensible defaults.
     public var answers: [VisionCategory: String]
+    /// The client's `Idempotency-Key`, if it sent one.
+    public var idempotencyKey: String?
 
-    public init(userID: String, answers: [VisionCategory: String]) {
+    public init(userID: String, answers: [VisionCategory: String], idempotencyKey: String? = nil) {
         self.userID = userID
         self.answers = answers
+        self.idempotencyKey = idempotencyKey
     }
+}
+
+/// Per-user limits checked atomically with the insert, so concurrent requests cannot slip past.
+public struct CreateLimits: Sendable, Equatable {
+    /// Unfinished jobs a user may have; another create answers the newest of them instead.
+    public var maxActiveJobs: Int
+    /// Jobs a user may create in any hour.
+    public var maxCreatesPerHour: Int
+
+    public init(maxActiveJobs: Int = 1, maxCreatesPerHour: Int = 10) {
+        self.maxActiveJobs = maxActiveJobs
+        self.maxCreatesPerHour = maxCreatesPerHour
+    }
+
+    public static let none = CreateLimits(maxActiveJobs: .max, maxCreatesPerHour: .max)
+}
+
+/// What a create request led to.
+public enum CreateOutcome: Sendable, Equatable {
+    case created(Job)
+    /// The same `Idempotency-Key` with the same request was seen before: that job.
+    case replayed(Job)
+    /// The user already has as many unfinished jobs as allowed: the newest of them.
+    case existingActive(Job)
+    /// The same `Idempotency-Key` came with a different request.
+    case idempotencyKeyReused
+    /// The hourly quota is used up; the oldest create in the window ages out after this long.
+    case rateLimited(retryAfterSeconds: Int)
 }

@@ -7,6 +7,7 @@ public struct CreateEndpoint: Endpoint {
     let trigger: TriggerSink
     let validator: AnswersValidator
     let maxBodyBytes: Int
+    let limits: CreateLimits
 
     public init(store: JobStore, authenticator: Authenticator, trigger: TriggerSink, configuration: VisionQueueConfiguration) {
         self.store = store
@@ -14,6 +15,7 @@ public struct CreateEndpoint: Endpoint {
         self.trigger = trigger
         self.validator = AnswersValidator(maxCharacters: configuration.maxAnswerCharacters)
         self.maxBodyBytes = configuration.maxBodyBytes
+        self.limits = configuration.createLimits
     }
 
     public func handle(_ request: HTTPRequest) throws -> Reply {
@@ -23,13 +25,43 @@ public struct CreateEndpoint: Endpoint {
         let userID = try authenticator.userID(for: request)
         try RequestRules.requireJSON(request)
         let answers = try validator.answers(from: RequestRules.parseJSONObject(request.body))
-        let job = try store.createJob(NewJob(userID: userID, answers: answers), now: Clock.now())
-        trigger.trigger(job.id)
-        var response = HTTPResponse.json(201) { json in
+        let key = try Self.idempotencyKey(request)
+        let outcome = try store.createJob(NewJob(userID: userID, answers: answers, idempotencyKey: key), limits: limits, now: Clock.now())
+        switch outcome {
+        case .created(let job):
+            trigger.trigger(job.id)
+            return Reply(Self.answer(201, job))
+        case .replayed(let job):
+            var response = Self.answer(201, job)
+            response.headers.append(("Idempotent-Replayed", "true"))
+            return Reply(response)
+        case .existingActive(let job):
+            return Reply(Self.answer(200, job, existing: true))
+        case .idempotencyKeyReused:
+            throw APIError.unprocessable(
+                "This Idempotency-Key was already used with a different request.", code: "idempotency_key_reused")
+        case .rateLimited(let seconds):
+            throw APIError.tooManyRequests(
+                retryAfterSeconds: seconds, message: "Too many visions started in the last hour; try again later.")
+        }
+    }
+
+    private static func answer(_ status: Int, _ job: Job, existing: Bool = false) -> HTTPResponse {
+        var response = HTTPResponse.json(status) { json in
             json.field("jobId", job.id.rawValue)
             json.field("status", job.status.rawValue)
+            if existing { json.field("existing", true) }
         }
         response.headers.append(("Location", "\(StatusEndpoint.statusPath)?jobId=\(job.id.rawValue)"))
-        return Reply(response)
+        return response
+    }
+
+    /// 1-255 visible ASCII characters, as the IETF draft and common APIs use.
+    static func idempotencyKey(_ request: HTTPRequest) throws(APIError) -> String? {
+        guard let key = request.header("idempotency-key") else { return nil }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw .badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters.", code: "invalid_idempotency_key")
+        }
+        return key
     }
 }

@@ -4,8 +4,10 @@
 ///
 /// A store instance is used by one thread at a time; each worker thread opens its own.
 public protocol JobStore: AnyObject {
-    /// Stores a new pending job with its twelve pending categories.
-    func createJob(_ newJob: NewJob, now: EpochMillis) throws(StoreError) -> Job
+    /// Stores a new pending job with its twelve pending categories, unless the user's limits or an
+    /// earlier request with the same idempotency key decide otherwise (checked in the same
+    /// transaction as the insert).
+    func createJob(_ newJob: NewJob, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> CreateOutcome
 
     /// The job with its categories, if it exists and belongs to `userID`. Another user's job is
     /// reported as absent.
@@ -64,6 +66,16 @@ public protocol JobStore: AnyObject {
     /// Gives a claim back without counting the attempt (the worker is stopping, not failing), so
     /// another worker can take the category at once instead of waiting for the lease to lapse.
     func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool
+}
+
+extension JobStore {
+    /// A create with no limits: for tools and tests.
+    public func createJob(_ newJob: NewJob, now: EpochMillis) throws(StoreError) -> Job {
+        guard case .created(let job) = try createJob(newJob, limits: .none, now: now) else {
+            preconditionFailure("a create without limits always creates")
+        }
+        return job
+    }
 }
 
 /// What asking for a retry of a job's failed categories did.

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// `JobStore` on one SQLite file shared by every process on the machine.
@@ -18,15 +19,48 @@ public final class SQLiteJobStore: JobStore {
 
     // MARK: Creating and reading
 
-    public func createJob(_ newJob: NewJob, now: EpochMillis) throws(StoreError) -> Job {
-        let id = JobID.random()
+    public func createJob(_ newJob: NewJob, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> CreateOutcome {
         let input = Self.encodeAnswers(newJob.answers)
-        try db.writeTransaction { () throws(StoreError) in
+        let requestHash = Self.hash(input)
+        return try db.writeTransaction { () throws(StoreError) -> CreateOutcome in
+            if let key = newJob.idempotencyKey,
+                let (id, hash) = try db.row(
+                    "SELECT id, request_hash FROM vision_generation_jobs WHERE user_id = ? AND idempotency_key = ?",
+                    [.text(newJob.userID), .text(key)], { ($0.text(0), $0.text(1)) })
+            {
+                guard hash == requestHash, let jobID = JobID(id), let job = try loadJob(jobID, ownedBy: newJob.userID) else {
+                    return .idempotencyKeyReused
+                }
+                return .replayed(job)
+            }
+            if limits.maxActiveJobs < Int.max {
+                let active = try db.rows(
+                    """
+                    SELECT \(Self.jobColumns) FROM vision_generation_jobs
+                    WHERE user_id = ? AND status IN ('pending', 'processing') ORDER BY created_at DESC
+                    """, [.text(newJob.userID)], Self.readJob)
+                if active.count >= limits.maxActiveJobs, let newest = active.first { return .existingActive(newest) }
+            }
+            if limits.maxCreatesPerHour < Int.max {
+                let hourAgo = now - 3_600_000
+                let recent = try db.rows(
+                    """
+                    SELECT created_at FROM vision_generation_jobs WHERE user_id = ? AND created_at > ?
+                    ORDER BY created_at DESC LIMIT ?
+                    """, [.text(newJob.userID), .int(hourAgo), .int(Int64(limits.maxCreatesPerHour))]) { $0.int(0) }
+                if recent.count >= limits.maxCreatesPerHour, let oldest = recent.last {
+                    return .rateLimited(retryAfterSeconds: Int((oldest - hourAgo + 999) / 1000))
+                }
+            }
+            let id = JobID.random()
             try db.run(
                 """
-                INSERT INTO vision_generation_jobs (id, user_id, status, input, created_at, updated_at)
-                VALUES (?, ?, 'pending', ?, ?, ?)
-                """, [.text(id.rawValue), .text(newJob.userID), .text(input), .int(now), .int(now)])
+                INSERT INTO vision_generation_jobs
+                    (id, user_id, status, input, created_at, updated_at, idempotency_key, request_hash)
+                VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)
+                """,
+                [.text(id.rawValue), .text(newJob.userID), .text(input), .int(now), .int(now),
+                 .optional(newJob.idempotencyKey), .text(requestHash)])
             for category in VisionCategory.allCases {
                 try db.run(
                     """
@@ -34,14 +68,18 @@ public final class SQLiteJobStore: JobStore {
                     VALUES (?, ?, ?, 'pending', ?)
                     """, [.text(id.rawValue), .int(Int64(category.position)), .text(category.key), .int(now)])
             }
+            return .created(
+                Job(
+                    id: id, userID: newJob.userID, status: .pending, currentCategory: nil, categoriesCompleted: 0,
+                    categoriesFailed: 0, visionID: nil, error: nil, createdAt: now, startedAt: nil, completedAt: nil,
+                    updatedAt: now,
+                    categories: VisionCategory.allCases.map { CategoryProgress(category: $0, state: .pending, attempts: 0) }))
         }
-        return Job(
-            id: id, userID: newJob.userID, status: .pending, currentCategory: nil, categoriesCompleted: 0,
-            categoriesFailed: 0, visionID: nil, error: nil, createdAt: now, startedAt: nil, completedAt: nil,
-            updatedAt: now,
-            categories: VisionCategory.allCases.map {
-                CategoryProgress(category: $0, state: .pending, attempts: 0)
-            })
+    }
+
+    /// The request's fingerprint for idempotency: SHA-256 of the stored (canonical) answers.
+    static func hash(_ input: String) -> String {
+        SHA256.hash(data: Array(input.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     static let jobColumns = """
@@ -67,30 +105,33 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func job(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job? {
-        try db.readTransaction { () throws(StoreError) -> Job? in
-            guard
-                var job = try db.row(
-                    "SELECT \(Self.jobColumns) FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
-                    [.text(id.rawValue), .text(userID)], Self.readJob)
-            else { return nil }
-            job.categories = try db.rows(
-                """
-                SELECT position, status, attempts, error, started_at, completed_at, next_attempt_at, lease_expires_at
-                FROM vision_job_categories WHERE job_id = ? ORDER BY position
-                """, [.text(id.rawValue)]
-            ) { row in
-                CategoryProgress(
-                    category: VisionCategory(position: Int(row.int(0))) ?? .fun,
-                    state: CategoryState(rawValue: row.text(1)) ?? .failed,
-                    attempts: Int(row.int(2)),
-                    error: row.optionalText(3),
-                    startedAt: row.optionalInt(4),
-                    completedAt: row.optionalInt(5),
-                    nextAttemptAt: row.optionalInt(6),
-                    leaseExpiresAt: row.optionalInt(7))
-            }
-            return job
+        try db.readTransaction { () throws(StoreError) -> Job? in try loadJob(id, ownedBy: userID) }
+    }
+
+    /// The job with its categories; the caller provides the transaction.
+    private func loadJob(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job? {
+        guard
+            var job = try db.row(
+                "SELECT \(Self.jobColumns) FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
+                [.text(id.rawValue), .text(userID)], Self.readJob)
+        else { return nil }
+        job.categories = try db.rows(
+            """
+            SELECT position, status, attempts, error, started_at, completed_at, next_attempt_at, lease_expires_at
+            FROM vision_job_categories WHERE job_id = ? ORDER BY position
+            """, [.text(id.rawValue)]
+        ) { row in
+            CategoryProgress(
+                category: VisionCategory(position: Int(row.int(0))) ?? .fun,
+                state: CategoryState(rawValue: row.text(1)) ?? .failed,
+                attempts: Int(row.int(2)),
+                error: row.optionalText(3),
+                startedAt: row.optionalInt(4),
+                completedAt: row.optionalInt(5),
+                nextAttemptAt: row.optionalInt(6),
+                leaseExpiresAt: row.optionalInt(7))
         }
+        return job
     }
 
     public func jobs(ownedBy userID: String, limit: Int) throws(StoreError) -> [Job] {

@@ -55,7 +55,17 @@ enum SQLiteSchema {
             document TEXT NOT NULL,
             created_at INTEGER NOT NULL
         ) STRICT;
+        """,
+        // 2: idempotent creates. The key is the client's, scoped to its user; the hash is of the
+        // request it came with, so a reused key with another body is told apart.
         """
+        ALTER TABLE vision_generation_jobs ADD COLUMN idempotency_key TEXT;
+        ALTER TABLE vision_generation_jobs ADD COLUMN request_hash TEXT;
+        CREATE UNIQUE INDEX vision_generation_jobs_idempotency ON vision_generation_jobs (user_id, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX vision_generation_jobs_active_by_user ON vision_generation_jobs (user_id, created_at DESC)
+            WHERE status IN ('pending', 'processing');
+        """,
     ]
 
     static var version: Int { migrations.count }

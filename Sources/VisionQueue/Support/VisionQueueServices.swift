@@ -26,7 +26,9 @@ public final class VisionQueueServices: @unchecked Sendable {
     }
 
     public func makeStore() throws -> JobStore {
-        try SQLiteJobStore(path: configuration.databasePath, synchronous: configuration.synchronous)
+        try SQLiteJobStore(
+            path: configuration.databasePath, synchronous: configuration.synchronous,
+            busyTimeoutMillis: Int32(configuration.busyTimeoutMillis))
     }
 
     private func requireTriggerSecret() throws -> String {
@@ -59,7 +61,9 @@ public final class VisionQueueServices: @unchecked Sendable {
         if let sharedLeases { return sharedLeases }
         let configuration = configuration
         let leases = LeaseKeeper(policy: configuration.retryPolicy, log: log) {
-            try SQLiteJobStore(path: configuration.databasePath, synchronous: configuration.synchronous)
+            try SQLiteJobStore(
+            path: configuration.databasePath, synchronous: configuration.synchronous,
+            busyTimeoutMillis: Int32(configuration.busyTimeoutMillis))
         }
         sharedLeases = leases
         return leases

@@ -22,6 +22,8 @@ struct HTTPClient: Sendable {
 
     var port: Int
     var host = "127.0.0.1"
+    /// The local address to connect from (e.g. 127.0.0.2, which nginx must treat as another host).
+    var sourceAddress: String? = nil
 
     func get(_ path: String, token: String? = nil, headers: [String: String] = [:]) throws -> Response {
         var headers = headers
@@ -45,6 +47,15 @@ struct HTTPClient: Sendable {
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let sourceAddress {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            inet_pton(AF_INET, sourceAddress, &local.sin_addr)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw Failure(description: "cannot bind to \(sourceAddress)") }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -12,6 +12,8 @@ final class Stack: @unchecked Sendable {
     let dataDirectory: String
     let launcherPID: pid_t
     let client: HTTPClient
+    /// `VQ_JWT_ISSUER` of this stack, which its tokens must carry.
+    let issuer: String?
     private let outputPath: String
 
     struct Options {
@@ -39,6 +41,7 @@ final class Stack: @unchecked Sendable {
         outputPath = dataDirectory + "/serve.out"
         try? FileManager.default.removeItem(atPath: outputPath)  // a restart on the same folder starts a fresh log
         client = HTTPClient(port: port)
+        issuer = options.environment["VQ_JWT_ISSUER"]
 
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VQ_") }
         environment["VQ_PORT"] = String(port)
@@ -103,7 +106,7 @@ final class Stack: @unchecked Sendable {
     }
 
     func token(for user: String) -> String {
-        TokenMinter.token(subject: user, secret: Self.jwtSecret)
+        TokenMinter.token(subject: user, secret: Self.jwtSecret, issuer: issuer)
     }
 
     /// The pid of one of the supervised binaries' processes (1-based), from the pid file the launcher writes.
