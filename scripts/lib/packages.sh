@@ -4,7 +4,7 @@
 # To build and run the service.
 VQ_RUN_PACKAGES="libfcgi-dev libcurl4-openssl-dev libsqlite3-dev nginx ca-certificates"
 # Additionally, to run the tests.
-VQ_TEST_PACKAGES="sqlite3 curl"
+VQ_TEST_PACKAGES="sqlite3 curl python3-venv"
 
 # ensure_packages PKG...: installs what is missing with apt-get when running as root; otherwise
 # prints the exact command to run and fails.

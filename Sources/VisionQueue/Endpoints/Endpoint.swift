@@ -55,6 +55,15 @@ enum RequestRules {
         return object
     }
 
+    /// The body `{"jobId": "..."}` of process, retry and cancel; any other field is 400.
+    static func jobReference(_ body: [UInt8]) throws(APIError) -> JobID {
+        let object = try parseJSONObject(body)
+        for key in object.keys where key != "jobId" {
+            throw .badRequest("Unknown field '\(key)'. The body is {\"jobId\": \"...\"}.", code: "unknown_field")
+        }
+        return try jobID(object["jobId"]?.stringValue)
+    }
+
     /// A job id from a JSON field or query parameter: missing and malformed are both 400.
     static func jobID(_ text: String?, field: String = "jobId") throws(APIError) -> JobID {
         guard let text, !text.isEmpty else { throw .badRequest("\(field) is required.", code: "missing_job_id") }

@@ -21,11 +21,7 @@ public struct JobControlEndpoint: Endpoint {
         try RequestRules.requireBodyWithin(request, limit: 4096)
         let userID = try authenticator.userID(for: request)
         try RequestRules.requireJSON(request)
-        let body = try RequestRules.parseJSONObject(request.body)
-        for key in body.keys where key != "jobId" {
-            throw APIError.badRequest("Unknown field '\(key)'. The body is {\"jobId\": \"...\"}.", code: "unknown_field")
-        }
-        let jobID = try RequestRules.jobID(body["jobId"]?.stringValue)
+        let jobID = try RequestRules.jobReference(request.body)
         let now = Clock.now()
         let status: JobStatus
         if request.path == Self.cancelPath {

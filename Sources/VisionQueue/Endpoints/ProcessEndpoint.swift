@@ -25,8 +25,7 @@ public struct ProcessEndpoint: Endpoint {
             throw APIError.forbidden("This endpoint is internal.")
         }
         try RequestRules.requireJSON(request)
-        let body = try RequestRules.parseJSONObject(request.body)
-        let jobID = try RequestRules.jobID(body["jobId"]?.stringValue)
+        let jobID = try RequestRules.jobReference(request.body)
         let response = HTTPResponse.json(202) { json in
             json.field("jobId", jobID.rawValue)
             json.field("accepted", true)
