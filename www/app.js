@@ -260,8 +260,9 @@
     var stopped = false;
     var last = null;          // the last status answer
     var clockOffset = 0;      // server clock minus this device's clock
-    var estimate = null;      // {ms, at}: time left as of `at` (device clock)
+    var estimate = null;      // {ms, at, average}: time left as of `at` (device clock)
     var rows = {};            // category key -> {item, state, detail}
+    var retryWait = null;     // {title, at}: the area waiting for its next try, when nothing is written
 
     show($("job-panel"), true);
     $("share-link").value = window.location.href;
@@ -387,12 +388,14 @@
       document.title = finished + "/" + total + " - Vision";
 
       renderCategories(categories, job.maxAttempts);
-      renderCurrent(job, categories, finished, total);
+      var active = activeCategory(job, categories);
+      renderCurrent(job, active, finished, total);
       updateEstimate(job, categories, total - finished);
       tick();
 
       var status = job.status;
       show($("cancel"), !!ACTIVE_STATUSES[status]);
+      show($("close-hint"), !!ACTIVE_STATUSES[status]);
       show($("retry"), status === "failed");
       show($("job-failed"), status === "failed");
       show($("job-cancelled"), status === "cancelled");
@@ -418,16 +421,16 @@
         setText($("job-status"), "Cancelled");
       } else {
         setText(heading, "Writing your vision");
-        setText($("job-status"), statusSentence(job, categories, finished, total));
+        setText($("job-status"), statusSentence(job, active, finished, total));
       }
     }
 
-    function statusSentence(job, categories, finished, total) {
+    function statusSentence(job, active, finished, total) {
       if (job.status === "pending") return "Waiting to start\u2026";
-      var current = findCategory(categories, job.currentCategory);
-      if (current) {
-        var verb = current.status === "retrying" ? "Retrying " : "Writing ";
-        return verb + (current.title || VQ.categoryTitle(current.key)) + " \u2014 " + finished + " of " + total + " done.";
+      if (active) {
+        var title = active.title || VQ.categoryTitle(active.key);
+        var verb = active.status === "retrying" ? "Waiting to retry " : "Writing ";
+        return verb + title + " \u2014 " + finished + " of " + total + " done.";
       }
       if (finished >= total) return "Putting your document together\u2026";
       return "Working \u2014 " + finished + " of " + total + " done.";
@@ -441,12 +444,37 @@
       return null;
     }
 
-    function renderCurrent(job, categories, finished, total) {
-      var node = $("current-category");
+    /**
+     * The area being worked on: the one being written, else one waiting for its retry. The
+     * server's currentCategory is the area claimed last, which may be done already while
+     * another area waits for its next try, so the per-area states decide.
+     */
+    function activeCategory(job, categories) {
+      if (!ACTIVE_STATUSES[job.status]) return null;
       var current = findCategory(categories, job.currentCategory);
-      if (job.currentCategory) {
-        node.dataset.key = job.currentCategory;
-        setText(node, current && current.title ? current.title : VQ.categoryTitle(job.currentCategory));
+      if (current && current.status === "running") return current;
+      var firstRetrying = null;
+      for (var i = 0; i < categories.length; i++) {
+        if (categories[i].status === "running") return categories[i];
+        if (!firstRetrying && categories[i].status === "retrying") firstRetrying = categories[i];
+      }
+      if (current && current.status === "retrying") return current;
+      return firstRetrying;
+    }
+
+    function renderCurrent(job, active, finished, total) {
+      var node = $("current-category");
+      retryWait = null;
+      setText($("current-label"), active && active.status === "retrying" ? "Waiting to retry" : "Now writing");
+      if (active) {
+        node.dataset.key = active.key;
+        var title = active.title || VQ.categoryTitle(active.key);
+        if (active.status === "retrying") {
+          retryWait = { title: title, at: VQ.parseTime(active.nextAttemptAt) };
+          setText(node, retryText());
+        } else {
+          setText(node, title);
+        }
         return;
       }
       delete node.dataset.key;
@@ -458,6 +486,20 @@
       else if (job.status === "cancelled") text = "Cancelled";
       else text = "\u2014";
       setText(node, text);
+    }
+
+    /** Milliseconds until the waiting area's next try (0 when due), or null. */
+    function retryWaitMs() {
+      if (!retryWait || retryWait.at === null) return null;
+      return Math.max(0, retryWait.at - (Date.now() + clockOffset));
+    }
+
+    /** "Health, in 12 s": counted down by tick(). */
+    function retryText() {
+      if (!retryWait) return "";
+      var ms = retryWaitMs();
+      if (ms === null) return retryWait.title + ", soon";
+      return retryWait.title + (ms > 1000 ? ", in " + VQ.formatDuration(ms).replace(/ /g, "\u00a0") : ", now");
     }
 
     function renderCategories(categories, maxAttempts) {
@@ -499,7 +541,7 @@
       });
       if (durations.length === 0 || left <= 0) { estimate = null; return; }
       var average = durations.reduce(function (a, b) { return a + b; }, 0) / durations.length;
-      estimate = { ms: average * left, at: Date.now() };
+      estimate = { ms: average * left, at: Date.now(), average: average };
     }
 
     /** Runs every second: the elapsed clock and the count-down between polls. */
@@ -519,10 +561,14 @@
       else if (!estimate) remaining = "Estimating\u2026";
       else {
         var ms = estimate.ms - (Date.now() - estimate.at);
+        var wait = retryWaitMs();
+        // An area waiting for its next try holds the job up at least that long.
+        if (wait !== null) ms = Math.max(ms, wait + estimate.average);
         remaining = ms > 0 ? VQ.formatEstimate(ms) : "Almost done";
         remaining = remaining.charAt(0).toUpperCase() + remaining.slice(1);
       }
       setText($("remaining"), remaining);
+      if (retryWait) setText($("current-category"), retryText());
     }
 
     function onCancel() {

@@ -122,21 +122,18 @@ public final class SQLiteConnection {
                 attempt += 1
             }
         }
-        inTransaction = true
-        defer { inTransaction = false }
-        do {
-            let result = try body()
-            try run("COMMIT")
-            return result
-        } catch {
-            _ = try? run("ROLLBACK")
-            throw error
-        }
+        return try committing(body)
     }
 
     /// A consistent snapshot for several reads (a job and its categories).
     public func readTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        precondition(!inTransaction, "nested transaction")
         try run("BEGIN DEFERRED")
+        return try committing(body)
+    }
+
+    /// Runs `body` in the transaction just begun: commits what it did, or rolls back if it threw.
+    private func committing<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         inTransaction = true
         defer { inTransaction = false }
         do {
