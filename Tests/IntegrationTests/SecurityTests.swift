@@ -43,57 +43,72 @@ struct SecurityTests {
 
     struct TokenCase: CustomTestStringConvertible, Sendable {
         var name: String
-        var authorization: String?
-        var query: String = ""
+        /// Builds the Authorization header at test time (times in tokens are relative to then) and
+        /// any query string to add; nil header means none is sent.
+        var make: @Sendable () -> (authorization: String?, query: String)
         var accepted: Bool
         var testDescription: String { name }
+
+        init(_ name: String, accepted: Bool = false, query: @escaping @Sendable () -> String = { "" },
+             _ authorization: @escaping @Sendable () -> String?) {
+            self.name = name
+            self.accepted = accepted
+            self.make = { (authorization(), query()) }
+        }
     }
 
     static let tokenCases: [TokenCase] = {
-        let now = Int(Date().timeIntervalSince1970)
-        let valid = token(claims: claims())
-        let parts = valid.split(separator: ".").map(String.init)
-        let otherPayload = Data(try! JSONSerialization.data(withJSONObject: claims(["sub": "someone-else"]))).base64URL
-        var flipped = Array(parts[2])
-        flipped[5] = flipped[5] == "A" ? "B" : "A"
+        let now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+        let valid: @Sendable () -> String = { token(claims: claims()) }
+        let part: @Sendable (Int) -> String = { index in valid().split(separator: ".").map(String.init)[index] }
         return [
-            TokenCase(name: "valid", authorization: "Bearer \(valid)", accepted: true),
-            TokenCase(name: "scheme in lower case", authorization: "bearer \(valid)", accepted: true),
-            TokenCase(name: "audience as an array", authorization: "Bearer \(token(claims: claims(["aud": ["other", "authenticated"]])))", accepted: true),
-            TokenCase(name: "expired 10 s ago, within the leeway", authorization: "Bearer \(token(claims: claims(["exp": now - 10])))", accepted: true),
-            TokenCase(name: "expired", authorization: "Bearer \(token(claims: claims(["exp": now - 120])))", accepted: false),
-            TokenCase(name: "not yet valid (nbf)", authorization: "Bearer \(token(claims: claims(["nbf": now + 300])))", accepted: false),
-            TokenCase(name: "wrong audience", authorization: "Bearer \(token(claims: claims(["aud": "anon"])))", accepted: false),
-            TokenCase(name: "wrong issuer", authorization: "Bearer \(token(claims: claims(["iss": "https://evil.test"])))", accepted: false),
-            TokenCase(name: "no issuer", authorization: "Bearer \(token(claims: claims(["iss": nil])))", accepted: false),
-            TokenCase(name: "no exp", authorization: "Bearer \(token(claims: claims(["exp": nil])))", accepted: false),
-            TokenCase(name: "missing sub", authorization: "Bearer \(token(claims: claims(["sub": nil])))", accepted: false),
-            TokenCase(name: "empty sub", authorization: "Bearer \(token(claims: claims(["sub": ""])))", accepted: false),
-            TokenCase(name: "sub not a string", authorization: "Bearer \(token(claims: claims(["sub": 42])))", accepted: false),
-            TokenCase(name: "tampered payload", authorization: "Bearer \(parts[0]).\(otherPayload).\(parts[2])", accepted: false),
-            TokenCase(name: "tampered signature", authorization: "Bearer \(parts[0]).\(parts[1]).\(String(flipped))", accepted: false),
-            TokenCase(name: "signed with another secret", authorization: "Bearer \(token(claims: claims(), secret: "not-the-secret"))", accepted: false),
-            TokenCase(name: "alg none", authorization: "Bearer \(Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URL).\(parts[1]).", accepted: false),
-            TokenCase(name: "alg HS512", authorization: "Bearer \(token(header: ["alg": "HS512"], claims: claims(), hash: "SHA512"))", accepted: false),
-            TokenCase(name: "alg RS256 with an HMAC signature", authorization: "Bearer \(token(header: ["alg": "RS256"], claims: claims()))", accepted: false),
-            TokenCase(name: "two parts", authorization: "Bearer \(parts[0]).\(parts[1])", accepted: false),
-            TokenCase(name: "four parts", authorization: "Bearer \(valid).x", accepted: false),
-            TokenCase(name: "padded base64", authorization: "Bearer \(parts[0])==.\(parts[1]).\(parts[2])", accepted: false),
-            TokenCase(name: "garbage", authorization: "Bearer not-a-token", accepted: false),
-            TokenCase(name: "empty bearer", authorization: "Bearer ", accepted: false),
-            TokenCase(name: "Basic scheme", authorization: "Basic dXNlcjpwYXNz", accepted: false),
-            TokenCase(name: "no Authorization header", authorization: nil, accepted: false),
-            TokenCase(name: "token in the query string", authorization: nil, query: "&access_token=\(valid)", accepted: false),
-            TokenCase(name: "token in the query string besides a valid header", authorization: "Bearer \(valid)", query: "&access_token=\(valid)", accepted: false),
+            TokenCase("valid", accepted: true) { "Bearer \(valid())" },
+            TokenCase("scheme in lower case", accepted: true) { "bearer \(valid())" },
+            TokenCase("audience as an array", accepted: true) { "Bearer \(token(claims: claims(["aud": ["other", "authenticated"]])))" },
+            TokenCase("expired 10 s ago, within the leeway", accepted: true) { "Bearer \(token(claims: claims(["exp": now() - 10])))" },
+            TokenCase("expired") { "Bearer \(token(claims: claims(["exp": now() - 120])))" },
+            TokenCase("not yet valid (nbf)") { "Bearer \(token(claims: claims(["nbf": now() + 300])))" },
+            TokenCase("wrong audience") { "Bearer \(token(claims: claims(["aud": "anon"])))" },
+            TokenCase("wrong issuer") { "Bearer \(token(claims: claims(["iss": "https://evil.test"])))" },
+            TokenCase("no issuer") { "Bearer \(token(claims: claims(["iss": nil])))" },
+            TokenCase("no exp") { "Bearer \(token(claims: claims(["exp": nil])))" },
+            TokenCase("missing sub") { "Bearer \(token(claims: claims(["sub": nil])))" },
+            TokenCase("empty sub") { "Bearer \(token(claims: claims(["sub": ""])))" },
+            TokenCase("sub not a string") { "Bearer \(token(claims: claims(["sub": 42])))" },
+            TokenCase("tampered payload") {
+                let other = Data(try! JSONSerialization.data(withJSONObject: claims(["sub": "someone-else"]))).base64URL
+                return "Bearer \(part(0)).\(other).\(part(2))"
+            },
+            TokenCase("tampered signature") {
+                var signature = Array(part(2))
+                signature[5] = signature[5] == "A" ? "B" : "A"
+                return "Bearer \(part(0)).\(part(1)).\(String(signature))"
+            },
+            TokenCase("signed with another secret") { "Bearer \(token(claims: claims(), secret: "not-the-secret"))" },
+            TokenCase("alg none") { "Bearer \(Data(#"{"alg":"none","typ":"JWT"}"#.utf8).base64URL).\(part(1))." },
+            TokenCase("alg HS512") { "Bearer \(token(header: ["alg": "HS512"], claims: claims(), hash: "SHA512"))" },
+            TokenCase("alg RS256 with an HMAC signature") { "Bearer \(token(header: ["alg": "RS256"], claims: claims()))" },
+            TokenCase("two parts") { "Bearer \(part(0)).\(part(1))" },
+            TokenCase("four parts") { "Bearer \(valid()).x" },
+            TokenCase("padded base64") { "Bearer \(part(0))==.\(part(1)).\(part(2))" },
+            TokenCase("garbage") { "Bearer not-a-token" },
+            TokenCase("empty bearer") { "Bearer " },
+            TokenCase("Basic scheme") { "Basic dXNlcjpwYXNz" },
+            TokenCase("no Authorization header") { nil },
+            TokenCase("token in the query string", query: { "&access_token=\(valid())" }) { nil },
+            TokenCase("token in the query string besides a valid header", query: { "&access_token=\(valid())" }) {
+                "Bearer \(valid())"
+            },
         ]
     }()
 
     @Test("The token matrix: only valid HS256 tokens pass; every failure is the same 401", arguments: tokenCases)
     func tokenMatrix(_ test: TokenCase) throws {
         let stack = try Self.stack.get()
+        let (authorization, query) = test.make()
         var headers: [String: String] = [:]
-        if let authorization = test.authorization { headers["Authorization"] = authorization }
-        let response = try stack.client.send("GET", "/api/vision-jobs/list?limit=1\(test.query)", headers: headers)
+        if let authorization { headers["Authorization"] = authorization }
+        let response = try stack.client.send("GET", "/api/vision-jobs/list?limit=1\(query)", headers: headers)
         if test.accepted {
             #expect(response.status == 200, "\(response)")
         } else {
