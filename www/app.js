@@ -375,7 +375,9 @@
       last = job;
       var categories = Array.isArray(job.categories) ? job.categories : [];
       var total = Number(job.totalCategories) || categories.length || 12;
-      var finished = (Number(job.categoriesCompleted) || 0) + (Number(job.categoriesFailed) || 0);
+      var written = Number(job.categoriesCompleted) || 0;
+      var failed = Number(job.categoriesFailed) || 0;
+      var finished = written + failed;
       var percent = typeof job.progress === "number" ? job.progress : Math.floor(finished * 100 / total);
       if (job.status === "completed") percent = 100;
 
@@ -383,9 +385,17 @@
       if (bar.dataset.status !== job.status) bar.dataset.status = job.status;
       bar.max = total;
       bar.value = Math.min(finished, total);
-      bar.setAttribute("aria-valuetext", finished + " of " + total + " areas written, " + percent + " percent");
-      setText($("progress-text"), finished + " of " + total + " \u00b7 " + percent + "%");
-      document.title = finished + "/" + total + " - Vision";
+      if (failed > 0) {
+        // Areas given up on count as finished for the bar, but are never called written.
+        bar.setAttribute("aria-valuetext", written + " of " + total + " areas written, " + failed + " failed");
+        setText($("progress-text"), written + " of " + total + " written \u00b7 " + failed + " failed");
+      } else {
+        bar.setAttribute("aria-valuetext", finished + " of " + total + " areas written, " + percent + " percent");
+        setText($("progress-text"), finished + " of " + total + " \u00b7 " + percent + "%");
+      }
+      if (job.status === "failed") document.title = "Failed - Vision";
+      else if (job.status === "cancelled") document.title = "Cancelled - Vision";
+      else document.title = finished + "/" + total + " - Vision";
 
       renderCategories(categories, job.maxAttempts);
       var active = activeCategory(job, categories);
@@ -465,7 +475,8 @@
     function renderCurrent(job, active, finished, total) {
       var node = $("current-category");
       retryWait = null;
-      setText($("current-label"), active && active.status === "retrying" ? "Waiting to retry" : "Now writing");
+      setText($("current-label"), !ACTIVE_STATUSES[job.status] ? "State"
+        : active && active.status === "retrying" ? "Waiting to retry" : "Now writing");
       if (active) {
         node.dataset.key = active.key;
         var title = active.title || VQ.categoryTitle(active.key);

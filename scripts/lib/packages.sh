@@ -5,6 +5,8 @@
 VQ_RUN_PACKAGES="libfcgi-dev libcurl4-openssl-dev libsqlite3-dev nginx ca-certificates"
 # Additionally, to run the tests.
 VQ_TEST_PACKAGES="sqlite3 curl python3-venv"
+# Additionally, for the browser tests (Tests/Browser): headless Chromium driven by Debian's selenium.
+VQ_BROWSER_TEST_PACKAGES="chromium chromium-driver python3-selenium"
 
 # ensure_packages PKG...: installs what is missing with apt-get when running as root; otherwise
 # prints the exact command to run and fails.

@@ -3,6 +3,8 @@ public struct Job: Sendable, Equatable {
     public var id: JobID
     public var userID: String
     public var status: JobStatus
+    /// The category being written right now; nil between categories, while only retries wait,
+    /// and once the job has ended.
     public var currentCategory: VisionCategory?
     public var categoriesCompleted: Int
     public var categoriesFailed: Int

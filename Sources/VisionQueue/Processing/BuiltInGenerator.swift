@@ -42,8 +42,19 @@ public struct BuiltInGenerator: VisionGenerator {
             return "I " + phrase.dropFirst(wish.count)
         }
         if lowered.hasPrefix("i ") { return "I " + phrase.dropFirst(2) }
+        // A note that starts with a verb ("walk the Camino") is something I do.
+        if let first = lowered.split(separator: " ").first, Self.verbs.contains(String(first)) {
+            return "I " + lowered.prefix(first.count) + phrase.dropFirst(first.count)
+        }
         return phrase.prefix(1).uppercased() + phrase.dropFirst() + " is part of my life"
     }
+
+    static let verbs: Set<String> = [
+        "be", "become", "build", "buy", "climb", "cook", "create", "dance", "do", "donate", "eat", "explore", "feel",
+        "find", "finish", "garden", "get", "give", "go", "grow", "have", "help", "hike", "join", "keep", "learn", "live",
+        "love", "make", "meditate", "move", "own", "paint", "play", "pray", "read", "run", "save", "see", "sing",
+        "sleep", "spend", "start", "swim", "take", "teach", "travel", "visit", "volunteer", "walk", "work", "write",
+    ]
 
     /// Opening line, closing line, and the middle used when the user left the category empty.
     private static func voice(for category: VisionCategory) -> (String, String, String) {

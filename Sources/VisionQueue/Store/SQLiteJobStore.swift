@@ -245,7 +245,10 @@ public final class SQLiteJobStore: JobStore {
             WHERE job_id = ? AND position = ?
             """, [.text(error), .int(now), .int(now), .text(id.rawValue), .int(Int64(category.position))])
         try db.run(
-            "UPDATE vision_generation_jobs SET categories_failed = categories_failed + 1, updated_at = ? WHERE id = ?",
+            """
+            UPDATE vision_generation_jobs
+            SET categories_failed = categories_failed + 1, current_category = NULL, updated_at = ? WHERE id = ?
+            """,
             [.int(now), .text(id.rawValue)])
     }
 
@@ -278,7 +281,7 @@ public final class SQLiteJobStore: JobStore {
             try db.run(
                 """
                 UPDATE vision_generation_jobs
-                SET categories_completed = categories_completed + 1, updated_at = ? WHERE id = ?
+                SET categories_completed = categories_completed + 1, current_category = NULL, updated_at = ? WHERE id = ?
                 """, [.int(now), .text(claim.jobID.rawValue)])
             return true
         }
@@ -300,7 +303,7 @@ public final class SQLiteJobStore: JobStore {
                     """, [.text(error), .int(at), .int(now)] + Self.claimKey(claim))
                 guard changed == 1 else { return nil }
                 try db.run(
-                    "UPDATE vision_generation_jobs SET updated_at = ? WHERE id = ?",
+                    "UPDATE vision_generation_jobs SET current_category = NULL, updated_at = ? WHERE id = ?",
                     [.int(now), .text(claim.jobID.rawValue)])
             case .fail:
                 let owns = try db.row(

@@ -18,9 +18,11 @@ struct BuiltInGeneratorTests {
     }
 
     @Test func mentionsTheUsersNotes() throws {
-        let text = try write(.travel, "Visit Japan in spring\nTake the night train to Vienna")
-        #expect(text.contains("Visit Japan in spring"))
-        #expect(text.contains("Take the night train to Vienna"))
+        let text = try write(.travel, "Visit Japan in spring\nTake the night train to Vienna\nA week in the mountains")
+        // Notes that start with a verb become things I do; others are kept as written.
+        #expect(text.contains("I visit Japan in spring."))
+        #expect(text.contains("I take the night train to Vienna."))
+        #expect(text.contains("A week in the mountains is part of my life."))
     }
 
     @Test func turnsWishesIntoPresentTense() throws {

@@ -113,6 +113,7 @@ final class SQLiteJobStoreTests {
         job = try stored(store, id)
         #expect(job.categoriesCompleted == 1)
         #expect(job.categories[0].state == .done && job.categories[0].completedAt == t0 + 200)
+        #expect(job.currentCategory == nil, "between two categories none is being written")
 
         let health = try claim(store, id, at: t0 + 300)
         #expect(health.category == .health && health.attempt == 1)
