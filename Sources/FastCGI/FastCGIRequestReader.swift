@@ -1,33 +1,49 @@
-import Foundation
 import CFastCGI
+import Foundation
 import VisionQueue
 
 /// Turns libfcgi's parameters and input stream into an `HTTPRequest`.
+///
+/// nginx sends twenty-odd parameters per request; only the handful the endpoints read are turned
+/// into Swift strings, straight from the C bytes, because this runs on every request.
 enum FastCGIRequestReader {
+    /// The request headers endpoints use, by their FastCGI parameter name.
+    private static let wantedHeaders: [(parameter: [UInt8], header: String)] = [
+        ("HTTP_AUTHORIZATION", "authorization"), ("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length"),
+        ("HTTP_X_TRIGGER_SECRET", "x-trigger-secret"), ("HTTP_IDEMPOTENCY_KEY", "idempotency-key"),
+    ].map { (Array($0.0.utf8), $0.1) }
+
+    private static let methodName = Array("REQUEST_METHOD".utf8)
+    private static let documentURIName = Array("DOCUMENT_URI".utf8)
+    private static let requestURIName = Array("REQUEST_URI".utf8)
+    private static let queryName = Array("QUERY_STRING".utf8)
+
     static func read(_ request: FCGX_Request, maxBodyBytes: Int) -> HTTPRequest {
         var method = "GET"
         var path: String?
         var requestURI = "/"
         var query = ""
         var headers: [String: String] = [:]
-        var contentLength: Int?
         var cursor = request.envp
         while let entry = cursor?.pointee {
-            let pair = String(cString: entry)
             cursor = cursor?.advanced(by: 1)
-            guard let equals = pair.firstIndex(of: "=") else { continue }
-            let name = pair[..<equals]
-            let value = String(pair[pair.index(after: equals)...])
-            switch name {
-            case "REQUEST_METHOD": method = value
-            case "DOCUMENT_URI": path = value
-            case "REQUEST_URI": requestURI = value
-            case "QUERY_STRING": query = value
-            case "CONTENT_TYPE": if !value.isEmpty { headers["content-type"] = value }
-            case "CONTENT_LENGTH": contentLength = Int(value); if !value.isEmpty { headers["content-length"] = value }
-            default:
-                if name.hasPrefix("HTTP_") {
-                    headers[name.dropFirst(5).lowercased().replacingOccurrences(of: "_", with: "-")] = value
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                let pair = UnsafeBufferPointer(start: bytes, count: length)
+                guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { return }
+                let name = UnsafeBufferPointer(rebasing: pair[..<equals])
+                let value = { String(decoding: UnsafeBufferPointer(rebasing: pair[(equals + 1)...]), as: UTF8.self) }
+                if name.elementsEqual(methodName) {
+                    method = value()
+                } else if name.elementsEqual(documentURIName) {
+                    path = value()
+                } else if name.elementsEqual(requestURIName) {
+                    requestURI = value()
+                } else if name.elementsEqual(queryName) {
+                    query = value()
+                } else if let wanted = wantedHeaders.first(where: { name.elementsEqual($0.parameter) }) {
+                    let text = value()
+                    if !text.isEmpty { headers[wanted.header] = text }
                 }
             }
         }
@@ -35,6 +51,7 @@ enum FastCGIRequestReader {
 
         var body: [UInt8] = []
         var tooLarge = false
+        let contentLength = headers["content-length"].flatMap { Int($0) }
         if let contentLength, contentLength > maxBodyBytes {
             tooLarge = true
         } else {
@@ -50,7 +67,7 @@ enum FastCGIRequestReader {
 
     private static func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, upTo limit: Int) -> [UInt8] {
         guard let stream, limit > 0 else { return [] }
-        var body = [UInt8](repeating: 0, count: min(limit, 65_536 + 1))
+        var body = [UInt8](repeating: 0, count: min(limit, 4096))
         var count = 0
         while count < limit {
             if count == body.count { body.append(contentsOf: repeatElement(0, count: min(body.count, limit - count))) }

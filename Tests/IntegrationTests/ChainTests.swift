@@ -32,7 +32,7 @@ struct ChainTests {
         #expect(sections.count == 12)
         #expect(sections.allSatisfy { !(($0["text"] as? String) ?? "").isEmpty })
         #expect((sections[0]["text"] as? String)?.contains("I learn the cello") == true)
-        #expect((sections[8]["text"] as? String)?.contains("Save for a sabbatical") == true)
+        #expect((sections[8]["text"] as? String)?.contains("I save for a sabbatical") == true)
         let document = try #require(vision.json?["document"] as? String)
         #expect(document.hasPrefix("# My Life Vision"))
         #expect(document.components(separatedBy: "\n## ").count == 13)

@@ -11,7 +11,7 @@ struct ShutdownTests {
         for binary in ["vision-create", "vision-process", "vision-status"] {
             let pid = try #require(stack.pid(of: binary))
             #expect(kill(pid, SIGTERM) == 0)
-            let output = try waitForOutput(stack, containing: "(pid \(pid)) exited", seconds: 5)
+            let output = try waitForOutput(stack, containing: "(pid \(pid)) exited", seconds: 10)
             #expect(output.contains("\(binary) #1 (pid \(pid)) exited with status 0"), "\(output)")
         }
         // The replacements serve: a job still completes end to end.

@@ -10,6 +10,9 @@ public struct Authenticator: Sendable {
 
     private let verifier: JWTVerifier?
     private let log: Logger
+    /// Tokens already verified: a page polls every 5 s with the same token, and checking the
+    /// signature again each time is most of a poll's cost. Time is still checked on every request.
+    private let verified = VerifiedTokenCache()
 
     public init(configuration: VisionQueueConfiguration, log: Logger) {
         verifier = configuration.jwtSecret.map {
@@ -30,17 +33,48 @@ public struct Authenticator: Sendable {
     public func userID(for request: HTTPRequest) throws(APIError) -> String {
         guard let verifier else { return Self.developmentUserID }
         // Tokens in URLs end up in logs and Referer headers: refuse them even when a header is present.
-        if request.queryItems.contains(where: { ["access_token", "token", "jwt"].contains($0.name.lowercased()) }) {
+        if Self.mayCarryToken(request.query),
+            request.queryItems.contains(where: { ["access_token", "token", "jwt"].contains($0.name.lowercased()) })
+        {
             throw .unauthorized("Send the token in the Authorization header, not the URL.")
         }
-        guard let header = request.header("authorization") else { throw .unauthorized() }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw .unauthorized() }
+        guard let header = request.header("authorization"), let token = Self.bearerToken(header) else {
+            throw .unauthorized()
+        }
         do {
-            return try verifier.userID(fromToken: String(parts[1]).trimmingCharacters(in: .whitespaces))
+            let identity: JWTVerifier.VerifiedToken
+            if let known = verified.lookup(token) {
+                identity = known
+            } else {
+                identity = try verifier.verify(token)
+                verified.insert(token, identity)
+            }
+            try verifier.checkTime(identity, now: Double(Clock.now()) / 1000)
+            return identity.userID
         } catch {
             log.info("rejected a bearer token: \(error.reason)")
             throw .unauthorized()
         }
+    }
+
+    /// The token of `Bearer <token>` (scheme in any case, spaces around the token ignored).
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = Array(header.utf8)
+        guard bytes.count > 7, bytes[6] == UInt8(ascii: " "),
+            String(decoding: bytes[0..<6], as: UTF8.self).lowercased() == "bearer"
+        else { return nil }
+        var start = 7
+        var end = bytes.count
+        while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+        while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+        guard start < end else { return nil }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+
+    /// A cheap look before decoding the query: only a query mentioning "token" or "jwt" can carry one.
+    static func mayCarryToken(_ query: String) -> Bool {
+        guard !query.isEmpty else { return false }
+        let lowered = query.lowercased()
+        return lowered.contains("token") || lowered.contains("jwt") || lowered.contains("%")
     }
 }

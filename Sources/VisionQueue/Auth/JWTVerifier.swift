@@ -23,10 +23,26 @@ public struct JWTVerifier: Sendable {
         self.leewaySeconds = leewaySeconds
     }
 
+    /// What a token proved, apart from time: who it is for and when it is valid.
+    public struct VerifiedToken: Sendable, Equatable {
+        public var userID: String
+        public var expiresAt: Double
+        public var notBefore: Double?
+    }
+
     /// The token's `sub` if it is valid at `now` (seconds since 1970).
     public func userID(fromToken token: String, now: Double = Date().timeIntervalSince1970) throws(Rejection) -> String {
+        let verified = try verify(token)
+        try checkTime(verified, now: now)
+        return verified.userID
+    }
+
+    /// Everything but time: form, algorithm, signature, audience, issuer and subject. The answer
+    /// depends on the token text alone, so it may be cached by that text (see `Authenticator`).
+    public func verify(_ token: String) throws(Rejection) -> VerifiedToken {
+        guard token.utf8.count <= 8192 else { throw Rejection(reason: "token too long") }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, token.utf8.count <= 8192 else { throw Rejection(reason: "not a JWS compact token") }
+        guard parts.count == 3 else { throw Rejection(reason: "not a JWS compact token") }
         guard let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
             let signature = Base64URL.decode(parts[2])
         else { throw Rejection(reason: "bad base64url") }
@@ -35,19 +51,18 @@ public struct JWTVerifier: Sendable {
         }
         guard header["alg"] == .string("HS256") else { throw Rejection(reason: "alg is not HS256") }
         if header["crit"] != nil { throw Rejection(reason: "crit header not supported") }
-        let signed = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signed, using: key) else {
+        let signed = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(signed), using: key) else {
             throw Rejection(reason: "bad signature")
         }
         guard case .object(let claims)? = try? JSONParser.parse(payloadBytes, maxDepth: 8) else {
             throw Rejection(reason: "payload is not a JSON object")
         }
-        let leeway = Double(leewaySeconds)
         guard let exp = Self.number(claims["exp"]) else { throw Rejection(reason: "exp missing or not a number") }
-        guard now < exp + leeway else { throw Rejection(reason: "expired") }
+        var notBefore: Double?
         if let nbfValue = claims["nbf"] {
             guard let nbf = Self.number(nbfValue) else { throw Rejection(reason: "nbf not a number") }
-            guard now + leeway >= nbf else { throw Rejection(reason: "not yet valid") }
+            notBefore = nbf
         }
         if let audience {
             switch claims["aud"] {
@@ -60,7 +75,14 @@ public struct JWTVerifier: Sendable {
         guard case .string(let sub)? = claims["sub"], !sub.isEmpty, sub.utf8.count <= 255,
             !sub.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else { throw Rejection(reason: "sub missing, empty or invalid") }
-        return sub
+        return VerifiedToken(userID: sub, expiresAt: exp, notBefore: notBefore)
+    }
+
+    /// `exp` and `nbf` against `now`, with the leeway.
+    public func checkTime(_ token: VerifiedToken, now: Double) throws(Rejection) {
+        let leeway = Double(leewaySeconds)
+        guard now < token.expiresAt + leeway else { throw Rejection(reason: "expired") }
+        if let notBefore = token.notBefore, now + leeway < notBefore { throw Rejection(reason: "not yet valid") }
     }
 
     private static func number(_ value: JSONValue?) -> Double? {

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Writes JSON straight into a byte buffer.
 ///
 /// Responses are small, flat and on the hot path of every poll; writing them directly costs a
@@ -9,7 +7,7 @@ public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
     private var needsComma = false
 
-    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 4096) { bytes.reserveCapacity(capacity) }
 
     public mutating func object(_ body: (inout JSONWriter) -> Void) {
         separate()
@@ -57,7 +55,15 @@ public struct JSONWriter {
 
     /// An ISO 8601 UTC timestamp with milliseconds, or null.
     public mutating func timestamp(_ millis: EpochMillis?) {
-        string(millis.map(ISO8601.format))
+        separate()
+        if let millis {
+            bytes.append(UInt8(ascii: "\""))
+            ISO8601.append(millis, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            appendRaw("null")
+        }
+        needsComma = true
     }
 
     /// Convenience for `key(k)` followed by a value write.
@@ -76,44 +82,94 @@ public struct JSONWriter {
 
     private mutating func appendQuoted(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(byte)
-            case UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(byte)
-            case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
-            case 0x00..<0x20, 0x7F:
-                bytes.append(contentsOf: "\\u00".utf8)
-                bytes.append(Self.hex[Int(byte >> 4)])
-                bytes.append(Self.hex[Int(byte & 0xF)])
-            case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"):
-                // Harmless in JSON, but escaped so a response sniffed as HTML can never carry markup.
-                bytes.append(contentsOf: "\\u00".utf8)
-                bytes.append(Self.hex[Int(byte >> 4)])
-                bytes.append(Self.hex[Int(byte & 0xF)])
-            default: bytes.append(byte)
+        var text = text
+        text.withUTF8 { utf8 in
+            // Copy runs that need no escaping in one go; most text is one run.
+            var runStart = 0
+            for (index, byte) in utf8.enumerated() where Self.needsEscape[Int(byte)] {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                appendEscaped(byte)
+                runStart = index + 1
             }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(byte)
+        case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
+        case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
+        case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
+        default:
+            // Control characters, DEL, and < > & (harmless in JSON, but escaped so a response
+            // sniffed as HTML can never carry markup).
+            bytes.append(contentsOf: "\\u00".utf8)
+            bytes.append(Self.hex[Int(byte >> 4)])
+            bytes.append(Self.hex[Int(byte & 0xF)])
+        }
+    }
+
+    private static let needsEscape: [Bool] = (0..<256).map { byte in
+        byte < 0x20 || byte == 0x7F || [UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&")]
+            .contains(UInt8(byte))
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
-/// ISO 8601 formatting without Foundation's formatter objects (slow to create, not thread-safe
-/// to share on every platform).
+/// ISO 8601 formatting without Foundation's formatter objects or `gmtime_r`: plain arithmetic
+/// straight into the output bytes, since a status answer carries dozens of timestamps.
 public enum ISO8601 {
     public static func format(_ millis: EpochMillis) -> String {
-        var seconds = time_t(millis / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        let ms = Int(millis % 1000)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        append(millis, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC). Dates before 1970 are clamped to the epoch.
+    public static func append(_ millis: EpochMillis, to bytes: inout [UInt8]) {
+        let millis = max(0, millis)
+        let seconds = millis / 1000
+        let days = seconds / 86_400
+        let secondOfDay = seconds % 86_400
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days + 719_468
+        let era = z / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+
+        digits(year, 4, &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        digits(month, 2, &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        digits(day, 2, &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        digits(secondOfDay / 3600, 2, &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        digits(secondOfDay / 60 % 60, 2, &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2, &bytes)
+        bytes.append(UInt8(ascii: "."))
+        digits(millis % 1000, 3, &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    private static func digits(_ value: Int64, _ width: Int, _ bytes: inout [UInt8]) {
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+            rest %= divisor
+            divisor /= 10
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
     }
 }

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Synchronization
 
 /// Sends `POST /api/vision-jobs/process` back through nginx, without ever making the caller wait.
 ///
@@ -28,16 +29,17 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         }
     }
 
-    private struct Pending {
-        var jobID: JobID
-        var notBefore: EpochMillis
-        var tries: Int
-    }
+    private typealias Pending = TriggerSchedule.Entry
 
     private let settings: Settings
+    /// Triggers handed over by workers, taken by the dispatcher on each wake-up.
     private let lock = NSLock()
-    private var queue: [Pending] = []
+    private var incoming: [Pending] = []
+    /// Triggers not yet sent for good (queued, waiting, in flight): for `outstanding`.
+    private let unsettled = Atomic<Int>(0)
     private let multi: UnsafeMutableRawPointer
+    // Owned by the dispatcher thread alone.
+    private var schedule = TriggerSchedule()
     private var idleHandles: [UnsafeMutableRawPointer] = []
     private var inFlight: [UnsafeMutableRawPointer: Pending] = [:]
     private var headers: UnsafeMutablePointer<curl_slist>?
@@ -61,54 +63,44 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             log.info("fault injection: dropped the trigger for job \(jobID)")
             return
         }
+        unsettled.add(1, ordering: .relaxed)
         lock.lock()
-        queue.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0))
+        incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0))
         lock.unlock()
         curl_multi_wakeup(multi)
     }
 
-    /// Triggers queued or in flight; for tests and graceful stops.
-    public var outstanding: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return queue.count + inFlight.count
-    }
+    /// Triggers queued, waiting or in flight; for tests and graceful stops.
+    public var outstanding: Int { unsettled.load(ordering: .relaxed) }
 
     private func run() {
+        var handedOver: [Pending] = []
         while true {
-            startDueTransfers()
+            lock.lock()
+            swap(&handedOver, &incoming)
+            lock.unlock()
+            var now = Clock.now()
+            for entry in handedOver { schedule.add(entry, now: now) }
+            handedOver.removeAll(keepingCapacity: true)
+
+            while inFlight.count < settings.maxInFlight, let entry = schedule.next(now: now) { start(entry) }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
             collectFinished()
-            curl_multi_poll(multi, nil, 0, pollTimeoutMillis(), nil)
-        }
-    }
 
-    private func startDueTransfers() {
-        let now = Clock.now()
-        lock.lock()
-        var due: [Pending] = []
-        if !queue.isEmpty {
-            var keep: [Pending] = []
-            for entry in queue {
-                if entry.notBefore <= now && inFlight.count + due.count < settings.maxInFlight {
-                    due.append(entry)
-                } else {
-                    keep.append(entry)
+            // Sleep until a transfer needs attention, a worker hands over a trigger (wakeup), or the
+            // next delayed trigger falls due. With every slot busy, only transfers can free one.
+            now = Clock.now()
+            var timeout: Int64 = 1000
+            if inFlight.count < settings.maxInFlight {
+                if schedule.hasDue(now: now) {
+                    timeout = 0
+                } else if let due = schedule.nextDueTime {
+                    timeout = min(timeout, max(0, due - now))
                 }
             }
-            queue = keep
+            curl_multi_poll(multi, nil, 0, Int32(timeout), nil)
         }
-        lock.unlock()
-        for entry in due { start(entry) }
-    }
-
-    private func pollTimeoutMillis() -> Int32 {
-        lock.lock()
-        defer { lock.unlock() }
-        let now = Clock.now()
-        guard let next = queue.map(\.notBefore).min() else { return 1000 }
-        return Int32(max(0, min(1000, next - now)))
     }
 
     private func start(_ entry: Pending) {
@@ -121,9 +113,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         vq_curl_setopt_pointer(easy, CURLOPT_HTTPHEADER, headers)
         vq_curl_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, "{\"jobId\":\"\(entry.jobID.rawValue)\"}")
         vq_curl_discard_body(easy)
-        lock.lock()
         inFlight[easy] = entry
-        lock.unlock()
         curl_multi_add_handle(multi, easy)
     }
 
@@ -135,23 +125,22 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             vq_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
             curl_multi_remove_handle(multi, handle)
             idleHandles.append(handle)
-            lock.lock()
-            let entry = inFlight.removeValue(forKey: handle)
-            lock.unlock()
-            guard var entry else { continue }
-            if result == CURLE_OK && (200..<300).contains(status) { continue }
+            guard var entry = inFlight.removeValue(forKey: handle) else { continue }
+            if result == CURLE_OK && (200..<300).contains(status) {
+                unsettled.subtract(1, ordering: .relaxed)
+                continue
+            }
             let reason = result == CURLE_OK ? "HTTP \(status)" : String(cString: curl_easy_strerror(result))
             entry.tries += 1
             guard entry.tries < settings.maxTries, result != CURLE_OK || status >= 500 || status == 429 else {
                 log.warning("trigger for job \(entry.jobID) gave up after \(entry.tries) tries (\(reason)); the sweep will find it")
+                unsettled.subtract(1, ordering: .relaxed)
                 continue
             }
             let delay = Int64(250 << min(entry.tries, 6))
             entry.notBefore = Clock.now() + delay + Int64.random(in: 0...delay)
             log.info("trigger for job \(entry.jobID) refused (\(reason)); retrying in about \(delay) ms")
-            lock.lock()
-            queue.append(entry)
-            lock.unlock()
+            schedule.add(entry, now: Clock.now())
         }
     }
 }

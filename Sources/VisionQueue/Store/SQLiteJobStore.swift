@@ -161,7 +161,9 @@ public final class SQLiteJobStore: JobStore {
     // MARK: Claiming and recording
 
     public func claimNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> ClaimResult {
-        try db.writeTransaction { () throws(StoreError) -> ClaimResult in
+        // Not synced to disk on its own: a claim lost to a power cut only means the category is
+        // claimed again. The result written after it is durable, and syncs this with it.
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> ClaimResult in
             guard
                 let (userID, status, input) = try db.row(
                     "SELECT user_id, status, input FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)],
@@ -188,19 +190,17 @@ public final class SQLiteJobStore: JobStore {
                 case .run(let category, let attempt):
                     let token = UUID().uuidString
                     let expires = now + lifecycle.policy.leaseMillis
-                    try db.run(
+                    let totalAttempts = try db.row(
                         """
                         UPDATE vision_job_categories
                         SET status = 'running', attempts = ?, total_attempts = total_attempts + 1, lease_token = ?,
                             lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL,
                             started_at = COALESCE(started_at, ?), updated_at = ?
                         WHERE job_id = ? AND position = ?
+                        RETURNING total_attempts
                         """,
                         [.int(Int64(attempt)), .text(token), .text(owner), .int(expires), .int(now), .int(now),
-                         .text(id.rawValue), .int(Int64(category.position))])
-                    let totalAttempts = try db.row(
-                        "SELECT total_attempts FROM vision_job_categories WHERE job_id = ? AND position = ?",
-                        [.text(id.rawValue), .int(Int64(category.position))]) { Int($0.int(0)) } ?? attempt
+                         .text(id.rawValue), .int(Int64(category.position))]) { Int($0.int(0)) } ?? attempt
                     try db.run(
                         """
                         UPDATE vision_generation_jobs
