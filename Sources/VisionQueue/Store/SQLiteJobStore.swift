@@ -344,7 +344,7 @@ public final class SQLiteJobStore: JobStore {
                 {
                     if let category = VisionCategory(position: position) { sections[category] = output }
                 }
-                let visionID = UUID().uuidString.lowercased()
+                let visionID = JobID.random(now: now).rawValue
                 let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
                 let placeholders = Array(repeating: "?", count: VisionCategory.count).joined(separator: ", ")
                 try db.run("DELETE FROM visions WHERE job_id = ?", [.text(id.rawValue)])

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import VisionQueue
 
@@ -23,5 +24,17 @@ struct JobIDTests {
         let ids = (0..<100).map { _ in JobID.random() }
         #expect(Set(ids).count == 100)
         #expect(ids.allSatisfy { JobID($0.rawValue) == $0 && $0.rawValue == $0.rawValue.lowercased() })
+    }
+
+    @Test func idsAreVersion7AndSortByCreationTime() throws {
+        let early = JobID.random(now: 1_764_500_000_000)
+        let later = JobID.random(now: 1_764_500_000_001)
+        #expect(early.rawValue < later.rawValue, "text order is time order, so inserts append to indexes")
+        #expect(early.rawValue.hasPrefix("019ad465-4d00-"))  // 1_764_500_000_000 ms = 0x019AD4654D00
+        let version = early.rawValue[early.rawValue.index(early.rawValue.startIndex, offsetBy: 14)]
+        #expect(version == "7")
+        let variant = early.rawValue[early.rawValue.index(early.rawValue.startIndex, offsetBy: 19)]
+        #expect("89ab".contains(variant))
+        #expect(UUID(uuidString: early.rawValue) != nil)
     }
 }
