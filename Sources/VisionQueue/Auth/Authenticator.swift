@@ -73,8 +73,13 @@ public struct Authenticator: Sendable {
 
     /// A cheap look before decoding the query: only a query mentioning "token" or "jwt" can carry one.
     static func mayCarryToken(_ query: String) -> Bool {
-        guard !query.isEmpty else { return false }
-        let lowered = query.lowercased()
-        return lowered.contains("token") || lowered.contains("jwt") || lowered.contains("%")
+        // Any "%" could spell a name in escapes; otherwise look for "token" / "jwt" in any case.
+        var window: UInt64 = 0
+        for byte in query.utf8 {
+            if byte == UInt8(ascii: "%") { return true }
+            window = window << 8 | UInt64(byte | 0x20)  // ASCII letters lowercased; others do not matter
+            if window & 0xFF_FFFF_FFFF == 0x74_6F6B_656E || window & 0xFF_FFFF == 0x6A_7774 { return true }
+        }
+        return false
     }
 }

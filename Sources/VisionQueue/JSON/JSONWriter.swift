@@ -27,8 +27,18 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    /// Writes `"key":` ; the value call that follows must not add a comma.
-    public mutating func key(_ key: String) {
+    /// Writes `"key":` ; the value call that follows must not add a comma. Keys are literals
+    /// that need no escaping, so they are copied as they are.
+    public mutating func key(_ key: StaticString) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        needsComma = false
+    }
+
+    /// A key that is not a literal (it is escaped like any string).
+    public mutating func key(escaping key: String) {
         separate()
         appendQuoted(key)
         bytes.append(UInt8(ascii: ":"))
@@ -43,7 +53,18 @@ public struct JSONWriter {
 
     public mutating func int(_ value: Int?) {
         separate()
-        appendRaw(value.map(String.init) ?? "null")
+        if let value {
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            var magnitude = value.magnitude
+            var digits: [UInt8] = []
+            repeat {
+                digits.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: digits.reversed())
+        } else {
+            appendRaw("null")
+        }
         needsComma = true
     }
 
@@ -67,10 +88,10 @@ public struct JSONWriter {
     }
 
     /// Convenience for `key(k)` followed by a value write.
-    public mutating func field(_ key: String, _ value: String?) { self.key(key); string(value) }
-    public mutating func field(_ key: String, _ value: Int?) { self.key(key); int(value) }
-    public mutating func field(_ key: String, _ value: Bool) { self.key(key); bool(value) }
-    public mutating func timestampField(_ key: String, _ value: EpochMillis?) { self.key(key); timestamp(value) }
+    public mutating func field(_ key: StaticString, _ value: String?) { self.key(key); string(value) }
+    public mutating func field(_ key: StaticString, _ value: Int?) { self.key(key); int(value) }
+    public mutating func field(_ key: StaticString, _ value: Bool) { self.key(key); bool(value) }
+    public mutating func timestampField(_ key: StaticString, _ value: EpochMillis?) { self.key(key); timestamp(value) }
 
     private mutating func separate() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }

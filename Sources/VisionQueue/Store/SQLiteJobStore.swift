@@ -105,32 +105,33 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func job(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job? {
-        try db.readTransaction { () throws(StoreError) -> Job? in try loadJob(id, ownedBy: userID) }
+        try loadJob(id, ownedBy: userID)
     }
 
-    /// The job with its categories; the caller provides the transaction.
+    private static let jobWithCategories = """
+        SELECT \(jobColumns.split(separator: ",").map { "j." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")),
+            c.position, c.status, c.attempts, c.error, c.started_at, c.completed_at, c.next_attempt_at, c.lease_expires_at
+        FROM vision_generation_jobs j JOIN vision_job_categories c ON c.job_id = j.id
+        WHERE j.id = ? AND j.user_id = ? ORDER BY c.position
+        """
+
+    /// The job with its categories, in one statement (and so one consistent snapshot): this is
+    /// what every status poll runs.
     private func loadJob(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job? {
-        guard
-            var job = try db.row(
-                "SELECT \(Self.jobColumns) FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
-                [.text(id.rawValue), .text(userID)], Self.readJob)
-        else { return nil }
-        job.categories = try db.rows(
-            """
-            SELECT position, status, attempts, error, started_at, completed_at, next_attempt_at, lease_expires_at
-            FROM vision_job_categories WHERE job_id = ? ORDER BY position
-            """, [.text(id.rawValue)]
-        ) { row in
-            CategoryProgress(
-                category: VisionCategory(position: Int(row.int(0))) ?? .fun,
-                state: CategoryState(rawValue: row.text(1)) ?? .failed,
-                attempts: Int(row.int(2)),
-                error: row.optionalText(3),
-                startedAt: row.optionalInt(4),
-                completedAt: row.optionalInt(5),
-                nextAttemptAt: row.optionalInt(6),
-                leaseExpiresAt: row.optionalInt(7))
+        var job: Job?
+        let categories = try db.rows(Self.jobWithCategories, [.text(id.rawValue), .text(userID)]) { row -> CategoryProgress in
+            if job == nil { job = Self.readJob(row) }
+            return CategoryProgress(
+                category: VisionCategory(position: Int(row.int(12))) ?? .fun,
+                state: CategoryState(rawValue: row.text(13)) ?? .failed,
+                attempts: Int(row.int(14)),
+                error: row.optionalText(15),
+                startedAt: row.optionalInt(16),
+                completedAt: row.optionalInt(17),
+                nextAttemptAt: row.optionalInt(18),
+                leaseExpiresAt: row.optionalInt(19))
         }
+        job?.categories = categories
         return job
     }
 
@@ -377,7 +378,10 @@ public final class SQLiteJobStore: JobStore {
         var writer = JSONWriter()
         writer.object { json in
             for category in VisionCategory.allCases {
-                if let answer = answers[category] { json.field(category.key, answer) }
+                if let answer = answers[category] {
+                    json.key(escaping: category.key)
+                    json.string(answer)
+                }
             }
         }
         return String(decoding: writer.bytes, as: UTF8.self)

@@ -33,7 +33,8 @@ struct JSONWriterTests {
         var writer = JSONWriter()
         writer.object { json in
             json.field("value", text)
-            json.field(text, "as a key")
+            json.key(escaping: text)
+            json.string("as a key")
             json.key("list")
             json.array { $0.string(text); $0.string(text) }
         }
