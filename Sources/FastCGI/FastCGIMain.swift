@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import VisionQueue
 
 /// The whole of a binary's `main`: read the configuration and flags, serve, exit.

@@ -1,5 +1,5 @@
 import CFastCGI
-import Foundation
+import Glibc
 import VisionQueue
 
 /// Turns libfcgi's parameters and input stream into an `HTTPRequest`.

@@ -1,5 +1,6 @@
 import CFastCGI
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 import VisionQueue
 
@@ -58,8 +59,10 @@ public final class FastCGIServer {
             listenSocket = inherited
             ownsSocket = false
         } else {
-            let directory = (settings.socketPath as NSString).deletingLastPathComponent
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            if let slash = settings.socketPath.lastIndex(of: "/"), slash != settings.socketPath.startIndex {
+                try FileManager.default.createDirectory(
+                    atPath: String(settings.socketPath[..<slash]), withIntermediateDirectories: true)
+            }
             listenSocket = FCGX_OpenSocket(settings.socketPath, settings.backlog)
             guard listenSocket >= 0 else { throw ServerError("cannot listen on \(settings.socketPath)") }
             chmod(settings.socketPath, settings.socketMode)
@@ -68,25 +71,24 @@ public final class FastCGIServer {
 
         let endpoints = try (0..<settings.threads).map { _ in try makeEndpoint() }
         let workers = endpoints.map { Worker(endpoint: $0, listenSocket: listenSocket, maxBodyBytes: settings.maxBodyBytes, log: log) }
-        let finished = DispatchGroup()
-        for (index, worker) in workers.enumerated() {
-            finished.enter()
-            let thread = Thread {
+        let running = Atomic<Int>(workers.count)
+        for worker in workers {
+            WorkerThread.start {
                 worker.loop()
-                finished.leave()
+                running.subtract(1, ordering: .releasing)
             }
-            thread.name = "fcgi-\(index)"
-            thread.start()
         }
         log.info("serving \(ownsSocket ? settings.socketPath : "inherited socket \(listenSocket)") with \(settings.threads) threads")
 
         var byte: UInt8 = 0
         while read(wake[0], &byte, 1) < 0 && errno == EINTR {}
         log.info("signal \(vq_fcgi_shutdown_signal()) received: accepting no more requests; up to \(settings.graceSeconds) s for those in flight")
-        let deadline = DispatchTime.now() + .seconds(settings.graceSeconds)
+        let deadline = Clock.now() + Int64(settings.graceSeconds) * 1000
         // Wake idle workers out of accept(), again and again: one may be just about to enter it.
-        while finished.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            guard DispatchTime.now() < deadline else {
+        while running.load(ordering: .acquiring) > 0 {
+            usleep(20_000)
+            guard running.load(ordering: .acquiring) > 0 else { break }
+            guard Clock.now() < deadline else {
                 log.warning("grace period over with work still running; stopping anyway")
                 onGraceExpired()
                 break

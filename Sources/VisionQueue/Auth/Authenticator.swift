@@ -1,4 +1,3 @@
-import Foundation
 
 /// Decides who is calling.
 ///

@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 
 /// Verifies HS256 JSON Web Tokens as Supabase issues them and answers the user id (`sub`).
 ///
@@ -31,7 +30,7 @@ public struct JWTVerifier: Sendable {
     }
 
     /// The token's `sub` if it is valid at `now` (seconds since 1970).
-    public func userID(fromToken token: String, now: Double = Date().timeIntervalSince1970) throws(Rejection) -> String {
+    public func userID(fromToken token: String, now: Double = Double(Clock.now()) / 1000) throws(Rejection) -> String {
         let verified = try verify(token)
         try checkTime(verified, now: now)
         return verified.userID
@@ -95,7 +94,7 @@ public struct JWTVerifier: Sendable {
 public enum TokenMinter {
     public static func token(
         subject: String, secret: String, audience: String? = "authenticated", issuer: String? = nil,
-        expiresIn: Int = 3600, notBefore: Double? = nil, now: Double = Date().timeIntervalSince1970
+        expiresIn: Int = 3600, notBefore: Double? = nil, now: Double = Double(Clock.now()) / 1000
     ) -> String {
         var header = JSONWriter()
         header.object { $0.field("alg", "HS256"); $0.field("typ", "JWT") }

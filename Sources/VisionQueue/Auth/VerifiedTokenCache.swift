@@ -1,10 +1,9 @@
-import Foundation
 
 /// Tokens whose signature and claims were checked, by their exact text. Bounded: when full it is
 /// emptied and refills with the tokens in use. Only tokens that passed are stored, so a stream of
 /// bad tokens cannot push good ones out or grow it.
 final class VerifiedTokenCache: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var entries: [String: JWTVerifier.VerifiedToken] = [:]
     private let capacity: Int
 

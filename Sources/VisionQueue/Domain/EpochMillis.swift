@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 
 /// Milliseconds since 1970 UTC: how every time is stored, compared and sent.
 ///

@@ -1,4 +1,3 @@
-import Foundation
 
 /// A job's identifier: a lowercase RFC 4122 UUID string.
 ///

@@ -1,4 +1,3 @@
-import Foundation
 
 /// Reads `{"answers": {...}}` from a create request, refusing anything it does not understand:
 /// unknown keys, non-string answers, answers over the length limit, NUL and control characters.
@@ -34,7 +33,7 @@ public struct AnswersValidator: Sendable {
             guard !text.unicodeScalars.contains(where: Self.isForbidden) else {
                 throw .badRequest("answers.\(key) contains a control character.", code: "invalid_answer")
             }
-            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = text.trimmed
             if !trimmed.isEmpty { answers[category] = trimmed }
         }
         return answers

@@ -1,4 +1,3 @@
-import Foundation
 
 /// One binary's request handler: a plain function from request to reply, so unit tests call it
 /// directly and only the FastCGI adapter touches sockets.
@@ -37,7 +36,7 @@ enum RequestRules {
     /// `application/json`, optionally with `charset=utf-8`; anything else is 415.
     static func requireJSON(_ request: HTTPRequest) throws(APIError) {
         guard let type = request.header("content-type") else { throw .unsupportedMediaType() }
-        let parts = type.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let parts = type.split(separator: ";").map { $0.trimmed.lowercased() }
         guard parts.first == "application/json" else { throw .unsupportedMediaType() }
         for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {
             guard parameter == "charset=utf-8" || parameter == "charset=\"utf-8\"" else { throw .unsupportedMediaType() }

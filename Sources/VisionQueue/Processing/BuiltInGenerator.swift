@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 
 /// The offline generator: turns the user's notes into a first-person, present-tense paragraph.
 ///
@@ -24,7 +24,7 @@ public struct BuiltInGenerator: VisionGenerator {
     static func paragraph(for category: VisionCategory, notes: String) -> String {
         let phrases = notes
             .split(whereSeparator: { $0 == "\n" || $0 == ";" || $0 == "." || $0 == "!" || $0 == "?" })
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .map(\.trimmed)
             .filter { !$0.isEmpty }
         let (opening, closing, fallback) = voice(for: category)
         guard !phrases.isEmpty else { return "\(opening) \(fallback) \(closing)" }

@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 
 /// A test-only wrapper that makes chosen categories fail or kill their worker, named as such and
 /// switched on only by `VQ_FAULT_FAIL` / `VQ_FAULT_CRASH`; without them it is never installed.

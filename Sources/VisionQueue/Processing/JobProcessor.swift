@@ -1,4 +1,3 @@
-import Foundation
 
 /// Runs one step of a job: claim its next category, write it, record it, trigger the next step.
 /// When no category is left it assembles the vision instead. Safe to call for any job id at any

@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 
 /// Renews the leases of the categories this process is writing, from one thread per process.
 ///
@@ -6,7 +6,7 @@ import Foundation
 /// thread keeps a healthy claim alive (renewed every third of the lease) while a dead process's
 /// claims lapse on their own.
 public final class LeaseKeeper: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var claims: [String: (claim: CategoryClaim, renewedAt: EpochMillis, lost: Bool)] = [:]
     private let makeStore: @Sendable () throws -> JobStore
     private let policy: RetryPolicy
@@ -16,9 +16,7 @@ public final class LeaseKeeper: @unchecked Sendable {
         self.policy = policy
         self.log = log
         self.makeStore = makeStore
-        let thread = Thread { [self] in run() }
-        thread.name = "lease-keeper"
-        thread.start()
+        WorkerThread.start { [self] in run() }
     }
 
     public func hold(_ claim: CategoryClaim) {

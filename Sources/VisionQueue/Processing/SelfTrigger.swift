@@ -1,5 +1,4 @@
 import CCurl
-import Foundation
 import Synchronization
 
 /// Sends `POST /api/vision-jobs/process` back through nginx, without ever making the caller wait.
@@ -33,11 +32,13 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
 
     private let settings: Settings
     /// Triggers handed over by workers, taken by the dispatcher on each wake-up.
-    private let lock = NSLock()
+    private let lock = Lock()
     private var incoming: [Pending] = []
     /// Triggers not yet sent for good (queued, waiting, in flight): for `outstanding`.
     private let unsettled = Atomic<Int>(0)
-    private let multi: UnsafeMutableRawPointer
+    /// Set once, under `lock`, by the first trigger: a process that never triggers (an idle status
+    /// binary) never initialises libcurl and its TLS libraries, and stays smaller.
+    private var multi: UnsafeMutableRawPointer?
     // Owned by the dispatcher thread alone.
     private var schedule = TriggerSchedule()
     private var idleHandles: [UnsafeMutableRawPointer] = []
@@ -48,14 +49,19 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     public init(_ settings: Settings, log: Logger) {
         self.settings = settings
         self.log = log
+    }
+
+    /// Starts libcurl and the dispatcher thread; called under `lock`, once.
+    private func startDispatcher() -> UnsafeMutableRawPointer {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-        multi = curl_multi_init()
+        let multi = curl_multi_init()!
         headers = curl_slist_append(nil, "Content-Type: application/json")
         headers = curl_slist_append(headers, "X-Trigger-Secret: \(settings.secret)")
         headers = curl_slist_append(headers, "Expect:")
-        let thread = Thread { [self] in run() }
-        thread.name = "self-trigger"
-        thread.start()
+        self.multi = multi
+        let handle = UInt(bitPattern: multi)  // the dispatcher thread is its one other user
+        WorkerThread.start { [self] in run(UnsafeMutableRawPointer(bitPattern: handle)!) }
+        return multi
     }
 
     public func trigger(_ jobID: JobID, notBefore: EpochMillis?) {
@@ -66,6 +72,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         unsettled.add(1, ordering: .relaxed)
         lock.lock()
         incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0))
+        let multi = self.multi ?? startDispatcher()
         lock.unlock()
         curl_multi_wakeup(multi)
     }
@@ -73,7 +80,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     /// Triggers queued, waiting or in flight; for tests and graceful stops.
     public var outstanding: Int { unsettled.load(ordering: .relaxed) }
 
-    private func run() {
+    private func run(_ multi: UnsafeMutableRawPointer) {
         var handedOver: [Pending] = []
         while true {
             lock.lock()
@@ -83,10 +90,10 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             for entry in handedOver { schedule.add(entry, now: now) }
             handedOver.removeAll(keepingCapacity: true)
 
-            while inFlight.count < settings.maxInFlight, let entry = schedule.next(now: now) { start(entry) }
+            while inFlight.count < settings.maxInFlight, let entry = schedule.next(now: now) { start(entry, on: multi) }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
-            collectFinished()
+            collectFinished(multi)
 
             // Sleep until a transfer needs attention, a worker hands over a trigger (wakeup), or the
             // next delayed trigger falls due. With every slot busy, only transfers can free one.
@@ -103,7 +110,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         }
     }
 
-    private func start(_ entry: Pending) {
+    private func start(_ entry: Pending, on multi: UnsafeMutableRawPointer) {
         let easy = idleHandles.popLast() ?? curl_easy_init()!
         curl_easy_reset(easy)
         vq_curl_setopt_string(easy, CURLOPT_URL, settings.url)
@@ -117,7 +124,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         curl_multi_add_handle(multi, easy)
     }
 
-    private func collectFinished() {
+    private func collectFinished(_ multi: UnsafeMutableRawPointer) {
         var easy: UnsafeMutableRawPointer?
         var result = CURLE_OK
         while vq_curl_multi_next_done(multi, &easy, &result) == 1, let handle = easy {

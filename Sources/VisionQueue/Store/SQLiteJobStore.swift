@@ -1,5 +1,6 @@
 import Crypto
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `JobStore` on one SQLite file shared by every process on the machine.
 public final class SQLiteJobStore: JobStore {
@@ -79,7 +80,7 @@ public final class SQLiteJobStore: JobStore {
 
     /// The request's fingerprint for idempotency: SHA-256 of the stored (canonical) answers.
     static func hash(_ input: String) -> String {
-        SHA256.hash(data: Array(input.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Array(input.utf8)).hexString
     }
 
     static let jobColumns = """
@@ -109,7 +110,7 @@ public final class SQLiteJobStore: JobStore {
     }
 
     private static let jobWithCategories = """
-        SELECT \(jobColumns.split(separator: ",").map { "j." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")),
+        SELECT \(jobColumns.split(separator: ",").map { "j." + $0.trimmed }.joined(separator: ", ")),
             c.position, c.status, c.attempts, c.error, c.started_at, c.completed_at, c.next_attempt_at, c.lease_expires_at
         FROM vision_generation_jobs j JOIN vision_job_categories c ON c.job_id = j.id
         WHERE j.id = ? AND j.user_id = ? ORDER BY c.position

@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 
 /// Line-oriented logging to standard error, one `write` per line so threads never interleave.
 ///
@@ -28,7 +28,7 @@ public struct Logger: Sendable {
         let line = "\(ISO8601.format(Clock.now())) \(label)[\(getpid())] \(level): \(message())\n"
         var bytes = Array(line.utf8)
         bytes.withUnsafeMutableBytes { buffer in
-            _ = Foundation.write(2, buffer.baseAddress, buffer.count)
+            _ = Glibc.write(2, buffer.baseAddress, buffer.count)
         }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Every setting, read once from the environment. Each has a default that runs a single-machine
 /// development copy; nothing else needs editing to run two copies side by side on two ports.
@@ -74,7 +74,7 @@ public struct VisionQueueConfiguration: Sendable {
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         func value(_ name: String) -> String? {
-            guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            guard let raw = environment[name]?.trimmed, !raw.isEmpty else { return nil }
             return raw
         }
         func int(_ name: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
@@ -89,7 +89,7 @@ public struct VisionQueueConfiguration: Sendable {
                 guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                     throw ConfigurationError("\(name)_FILE=\(file) cannot be read")
                 }
-                let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                let trimmed = text.trimmed
                 guard !trimmed.isEmpty else { throw ConfigurationError("\(name)_FILE=\(file) is empty") }
                 return trimmed
             }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Builds each binary's endpoint from the configuration: the composition root, so every
 /// `main.swift` stays a few lines long. Per-thread objects (the store's SQLite connection) come
@@ -21,6 +22,10 @@ public final class VisionQueueServices: @unchecked Sendable {
         if configuration.developmentMode {
             log.warning("VQ_JWT_SECRET is not set: single-user development mode, every request is '\(Authenticator.developmentUserID)'")
         }
+        if let slash = configuration.databasePath.lastIndex(of: "/"), slash != configuration.databasePath.startIndex {
+            try FileManager.default.createDirectory(
+                atPath: String(configuration.databasePath[..<slash]), withIntermediateDirectories: true)
+        }
         // Migrate once up front so a schema problem stops the binary at start, not on a request.
         _ = try makeStore()
     }
@@ -38,7 +43,7 @@ public final class VisionQueueServices: @unchecked Sendable {
         return secret
     }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var sharedTrigger: SelfTrigger?
     private var sharedLeases: LeaseKeeper?
 
