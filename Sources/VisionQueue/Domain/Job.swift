@@ -14,6 +14,8 @@ public struct Job: Sendable, Equatable {
     public var startedAt: EpochMillis?
     public var completedAt: EpochMillis?
     public var updatedAt: EpochMillis
+    /// Bumped by every change this job's status answer shows.
+    public var version: Int64 = 0
     /// All twelve, in writing order. Empty in list views, where only the summary is needed.
     public var categories: [CategoryProgress]
 

@@ -12,6 +12,7 @@ public struct StatusEndpoint: Endpoint {
     /// Where a stalled job seen by a poll is re-triggered; nil turns self-healing off.
     let healer: TriggerSink?
     let stallMillis: Int64
+    let answers = StatusAnswerCache()
 
     public init(
         store: JobStore, authenticator: Authenticator, lifecycle: JobLifecycle, healer: TriggerSink? = nil,
@@ -38,23 +39,40 @@ public struct StatusEndpoint: Endpoint {
         try RequestRules.require(request, method: "GET")
         let userID = try authenticator.userID(for: request)
         let id = try RequestRules.jobID(try request.queryValue("jobId"))
+        guard let version = try store.jobVersion(id, ownedBy: userID) else { throw APIError.jobNotFound() }
+        if let cached = answers.answer(for: id, userID: userID, version: version) {
+            try healIfStalled(cached.job, cached: true)
+            return .json(200, cached.body)
+        }
         guard let job = try store.job(id, ownedBy: userID) else { throw APIError.jobNotFound() }
-        try healIfStalled(job)
-        return .json(200) { JobJSON.write(job, policy: lifecycle.policy, into: &$0) }
+        var writer = JSONWriter()
+        writer.object { JobJSON.write(job, policy: lifecycle.policy, into: &$0) }
+        answers.store(job, body: writer.bytes)
+        try healIfStalled(job, cached: false)
+        return .json(200, writer.bytes)
     }
 
     /// Self-healing on poll: a job someone is watching whose chain broke is triggered again, at most
     /// once per stall window however many tabs poll it.
-    private func healIfStalled(_ job: Job) throws {
-        guard let healer, !job.status.isFinal else { return }
-        let now = Clock.now()
-        guard
-            lifecycle.isStalled(
-                jobStatus: job.status, categories: job.categories.map(\.record), lastProgressAt: job.updatedAt,
-                now: now, stallMillis: stallMillis),
-            try store.claimKick(job.id, now: now, windowMillis: stallMillis)
-        else { return }
+    ///
+    /// A cached job may hold a lease expiry that a heartbeat has since renewed (renewals do not
+    /// change what the page shows, so they do not bump the version): it is read afresh before any
+    /// trigger is sent.
+    private func healIfStalled(_ job: Job, cached: Bool) throws {
+        guard let healer, !job.status.isFinal, isStalled(job) else { return }
+        if cached {
+            guard let fresh = try store.job(job.id, ownedBy: job.userID), !fresh.status.isFinal, isStalled(fresh) else {
+                return
+            }
+        }
+        guard try store.claimKick(job.id, now: Clock.now(), windowMillis: stallMillis) else { return }
         healer.trigger(job.id)
+    }
+
+    private func isStalled(_ job: Job) -> Bool {
+        lifecycle.isStalled(
+            jobStatus: job.status, categories: job.categories.map(\.record), lastProgressAt: job.updatedAt,
+            now: Clock.now(), stallMillis: stallMillis)
     }
 
     private func list(_ request: HTTPRequest) throws -> HTTPResponse {

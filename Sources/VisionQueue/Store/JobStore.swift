@@ -13,6 +13,10 @@ public protocol JobStore: AnyObject {
     /// reported as absent.
     func job(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job?
 
+    /// The job's version, bumped by every change its status answer shows; nil when there is no
+    /// such job for this user. One indexed read: how status knows its cached answer still holds.
+    func jobVersion(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Int64?
+
     /// The user's jobs, newest first, without per-category detail.
     func jobs(ownedBy userID: String, limit: Int) throws(StoreError) -> [Job]
 

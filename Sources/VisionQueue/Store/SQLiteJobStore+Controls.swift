@@ -11,7 +11,7 @@ extension SQLiteJobStore {
             try db.run(
                 """
                 UPDATE vision_generation_jobs
-                SET status = 'cancelled', current_category = NULL, completed_at = ?, updated_at = ?,
+                SET version = version + 1, status = 'cancelled', current_category = NULL, completed_at = ?, updated_at = ?,
                     error = 'Cancelled by the user.'
                 WHERE id = ?
                 """, [.int(now), .int(now), .text(id.rawValue)])
@@ -45,7 +45,7 @@ extension SQLiteJobStore {
             try db.run(
                 """
                 UPDATE vision_generation_jobs
-                SET status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL, updated_at = ?
+                SET version = version + 1, status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL, updated_at = ?
                 WHERE id = ?
                 """, [.int(now), .text(id.rawValue)])
             return .retrying(categories: reset)
@@ -83,6 +83,16 @@ extension SQLiteJobStore {
     }
 
     public func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.writeTransaction { () throws(StoreError) -> Bool in
+            guard try releaseClaimRow(claim, now: now) else { return false }
+            try db.run(
+                "UPDATE vision_generation_jobs SET version = version + 1, updated_at = ? WHERE id = ?",
+                [.int(now), .text(claim.jobID.rawValue)])
+            return true
+        }
+    }
+
+    private func releaseClaimRow(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
         try db.run(
             """
             UPDATE vision_job_categories

@@ -73,7 +73,7 @@ public final class SQLiteJobStore: JobStore {
                 Job(
                     id: id, userID: newJob.userID, status: .pending, currentCategory: nil, categoriesCompleted: 0,
                     categoriesFailed: 0, visionID: nil, error: nil, createdAt: now, startedAt: nil, completedAt: nil,
-                    updatedAt: now,
+                    updatedAt: now, version: 0,
                     categories: VisionCategory.allCases.map { CategoryProgress(category: $0, state: .pending, attempts: 0) }))
         }
     }
@@ -85,7 +85,7 @@ public final class SQLiteJobStore: JobStore {
 
     static let jobColumns = """
         id, user_id, status, current_category, categories_completed, categories_failed, vision_id, error,
-        created_at, started_at, completed_at, updated_at
+        created_at, started_at, completed_at, updated_at, version
         """
 
     static func readJob(_ row: SQLiteConnection.Row) -> Job {
@@ -102,11 +102,18 @@ public final class SQLiteJobStore: JobStore {
             startedAt: row.optionalInt(9),
             completedAt: row.optionalInt(10),
             updatedAt: row.int(11),
+            version: row.int(12),
             categories: [])
     }
 
     public func job(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job? {
         try loadJob(id, ownedBy: userID)
+    }
+
+    public func jobVersion(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Int64? {
+        try db.row(
+            "SELECT version FROM vision_generation_jobs WHERE id = ? AND user_id = ?", [.text(id.rawValue), .text(userID)]
+        ) { $0.int(0) }
     }
 
     private static let jobWithCategories = """
@@ -123,14 +130,14 @@ public final class SQLiteJobStore: JobStore {
         let categories = try db.rows(Self.jobWithCategories, [.text(id.rawValue), .text(userID)]) { row -> CategoryProgress in
             if job == nil { job = Self.readJob(row) }
             return CategoryProgress(
-                category: VisionCategory(position: Int(row.int(12))) ?? .fun,
-                state: CategoryState(rawValue: row.text(13)) ?? .failed,
-                attempts: Int(row.int(14)),
-                error: row.optionalText(15),
-                startedAt: row.optionalInt(16),
-                completedAt: row.optionalInt(17),
-                nextAttemptAt: row.optionalInt(18),
-                leaseExpiresAt: row.optionalInt(19))
+                category: VisionCategory(position: Int(row.int(13))) ?? .fun,
+                state: CategoryState(rawValue: row.text(14)) ?? .failed,
+                attempts: Int(row.int(15)),
+                error: row.optionalText(16),
+                startedAt: row.optionalInt(17),
+                completedAt: row.optionalInt(18),
+                nextAttemptAt: row.optionalInt(19),
+                leaseExpiresAt: row.optionalInt(20))
         }
         job?.categories = categories
         return job
@@ -206,7 +213,7 @@ public final class SQLiteJobStore: JobStore {
                     try db.run(
                         """
                         UPDATE vision_generation_jobs
-                        SET status = 'processing', current_category = ?, started_at = COALESCE(started_at, ?),
+                        SET version = version + 1, status = 'processing', current_category = ?, started_at = COALESCE(started_at, ?),
                             updated_at = ?
                         WHERE id = ?
                         """, [.text(category.key), .int(now), .int(now), .text(id.rawValue)])
@@ -249,7 +256,7 @@ public final class SQLiteJobStore: JobStore {
         try db.run(
             """
             UPDATE vision_generation_jobs
-            SET categories_failed = categories_failed + 1, current_category = NULL, updated_at = ? WHERE id = ?
+            SET version = version + 1, categories_failed = categories_failed + 1, current_category = NULL, updated_at = ? WHERE id = ?
             """,
             [.int(now), .text(id.rawValue)])
     }
@@ -283,7 +290,7 @@ public final class SQLiteJobStore: JobStore {
             try db.run(
                 """
                 UPDATE vision_generation_jobs
-                SET categories_completed = categories_completed + 1, current_category = NULL, updated_at = ? WHERE id = ?
+                SET version = version + 1, categories_completed = categories_completed + 1, current_category = NULL, updated_at = ? WHERE id = ?
                 """, [.int(now), .text(claim.jobID.rawValue)])
             return true
         }
@@ -305,7 +312,7 @@ public final class SQLiteJobStore: JobStore {
                     """, [.text(error), .int(at), .int(now)] + Self.claimKey(claim))
                 guard changed == 1 else { return nil }
                 try db.run(
-                    "UPDATE vision_generation_jobs SET current_category = NULL, updated_at = ? WHERE id = ?",
+                    "UPDATE vision_generation_jobs SET version = version + 1, current_category = NULL, updated_at = ? WHERE id = ?",
                     [.int(now), .text(claim.jobID.rawValue)])
             case .fail:
                 let owns = try db.row(
@@ -335,7 +342,7 @@ public final class SQLiteJobStore: JobStore {
                 try db.run(
                     """
                     UPDATE vision_generation_jobs
-                    SET status = 'failed', error = ?, current_category = NULL, completed_at = ?, updated_at = ?
+                    SET version = version + 1, status = 'failed', error = ?, current_category = NULL, completed_at = ?, updated_at = ?
                     WHERE id = ?
                     """, [.text(reason), .int(now), .int(now), .text(id.rawValue)])
             case .completed:
@@ -361,7 +368,7 @@ public final class SQLiteJobStore: JobStore {
                 try db.run(
                     """
                     UPDATE vision_generation_jobs
-                    SET status = 'completed', vision_id = ?, current_category = NULL, completed_at = ?, updated_at = ?,
+                    SET version = version + 1, status = 'completed', vision_id = ?, current_category = NULL, completed_at = ?, updated_at = ?,
                         error = ?
                     WHERE id = ?
                     """,

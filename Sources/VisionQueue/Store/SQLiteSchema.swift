@@ -66,6 +66,11 @@ enum SQLiteSchema {
         CREATE INDEX vision_generation_jobs_active_by_user ON vision_generation_jobs (user_id, created_at DESC)
             WHERE status IN ('pending', 'processing');
         """,
+        // 3: a version bumped by every change a status answer shows, so status can answer an
+        // unchanged job from memory.
+        """
+        ALTER TABLE vision_generation_jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -37,6 +37,31 @@ final class StatusEndpointTests {
         #expect(categories.allSatisfy { $0.objectValue?["status"] == .string("pending") })
     }
 
+    @Test func anUnchangedJobIsAnsweredAgainAndEveryChangeIsSeen() throws {
+        let id = try fixture.createJob()
+        let first = respond(fixture.statusRequest("jobId=\(id)"))
+        let again = respond(fixture.statusRequest("jobId=\(id)"))
+        #expect(again.body == first.body)
+        // Each change the page shows reaches the next poll, though the answer was kept in memory.
+        let fun = try #require(try claimNext(id))
+        let writing = try jsonObject(respond(fixture.statusRequest("jobId=\(id)")).body)
+        #expect(writing["status"] == .string("processing"))
+        #expect(writing["currentCategory"] == .string("fun"))
+        #expect(try fixture.store.recordSuccess(fun, output: "text", now: Clock.now()))
+        let written = try jsonObject(respond(fixture.statusRequest("jobId=\(id)")).body)
+        #expect(written["categoriesCompleted"] == .number("1"))
+        #expect(written["currentCategory"] == .null)
+        #expect(try fixture.store.cancelJob(id, ownedBy: Authenticator.developmentUserID, now: Clock.now()) == .cancelled)
+        let cancelled = try jsonObject(respond(fixture.statusRequest("jobId=\(id)")).body)
+        #expect(cancelled["status"] == .string("cancelled"))
+    }
+
+    private func claimNext(_ id: JobID) throws -> CategoryClaim? {
+        guard case .claimed(let claim) = try fixture.store.claimNextCategory(of: id, now: Clock.now(), lifecycle: fixture.configuration.lifecycle)
+        else { return nil }
+        return claim
+    }
+
     @Test func uppercaseIDsFindTheJob() throws {
         let id = try fixture.createJob()
         #expect(respond(fixture.statusRequest("jobId=\(id.rawValue.uppercased())")).status == 200)

@@ -31,6 +31,46 @@ final class SQLiteJobStoreTests {
         try #require(try store.job(id, ownedBy: owner))
     }
 
+    // MARK: Versions (what lets status answer an unchanged job from memory)
+
+    @Test func everyChangeAStatusAnswerShowsBumpsTheVersion() throws {
+        let single = JobLifecycle(policy: RetryPolicy(maxAttempts: 1, leaseMillis: 60_000, backoffBaseMillis: 0))
+        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        var last = try #require(try store.jobVersion(id, ownedBy: "alice"))
+        func changed(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let now = try #require(try store.jobVersion(id, ownedBy: "alice"))
+            #expect(now > last, "\(what) must bump the version", sourceLocation: sourceLocation)
+            last = now
+        }
+        #expect(try store.jobVersion(id, ownedBy: "bob") == nil, "another user's job has no version to see")
+
+        let fun = try claim(store, id, at: t0 + 1)
+        try changed("a claim")
+        #expect(try store.renewLease(fun, until: t0 + 90_000, now: t0 + 2))
+        #expect(try store.jobVersion(id, ownedBy: "alice") == last, "a heartbeat shows nothing new")
+        #expect(try store.releaseClaim(fun, now: t0 + 3))
+        try changed("a released claim")
+        let again = try claim(store, id, at: t0 + 4)
+        try changed("a claim")
+        #expect(try store.recordSuccess(again, output: "Fun", now: t0 + 5))
+        try changed("a written category")
+        let health = try claim(store, id, at: t0 + 6, lifecycle: single)
+        try changed("a claim")
+        #expect(try store.recordFailure(health, error: "no", now: t0 + 7, lifecycle: single, unitRandom: 0) == .fail)
+        try changed("a failed category")
+        for offset in 8..<18 {
+            let next = try claim(store, id, at: t0 + Int64(offset) * 10)
+            #expect(try store.recordSuccess(next, output: "x", now: t0 + Int64(offset) * 10 + 1))
+        }
+        last = try #require(try store.jobVersion(id, ownedBy: "alice"))
+        #expect(try store.finishJob(id, now: t0 + 500, lifecycle: lifecycle, assemble: VisionAssembler.document) == .completed)
+        try changed("the finished job")
+        #expect(try store.retryFailedCategories(id, ownedBy: "alice", now: t0 + 600) == .retrying(categories: 1))
+        try changed("a retry")
+        #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 700) == .cancelled)
+        try changed("a cancel")
+    }
+
     // MARK: Creating and reading
 
     @Test func createJobStoresAPendingJobWithTwelvePendingCategories() throws {
