@@ -42,8 +42,9 @@ enum FastCGIRequestReader {
                 } else if name.elementsEqual(queryName) {
                     query = value()
                 } else if let wanted = wantedHeaders.first(where: { name.elementsEqual($0.parameter) }) {
+                    // nginx sends CONTENT_TYPE and CONTENT_LENGTH empty when the request had none.
                     let text = value()
-                    if !text.isEmpty { headers[wanted.header] = text }
+                    if !text.isEmpty || name.first == UInt8(ascii: "H") { headers[wanted.header] = text }
                 }
             }
         }
