@@ -41,6 +41,7 @@ public enum FastCGIMain {
             unsetenv("VQ_LISTEN_FD")  // not for children this process might start
             try FastCGIServer(settings, log: services.log).run(
                 makeEndpoint: { try makeEndpoint(services) }, onGraceExpired: services.releaseHeldClaims)
+            services.flushTriggers()
             exit(0)
         } catch {
             log.error("cannot start: \(error)")

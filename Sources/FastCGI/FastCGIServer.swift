@@ -143,7 +143,10 @@ private final class Worker: @unchecked Sendable {
         var failures = 0
         while true {
             idle.store(true, ordering: .releasing)
-            if vq_fcgi_shutdown_signal() != 0 { break }
+            if vq_fcgi_shutdown_signal() != 0 {
+                idle.store(false, ordering: .releasing)
+                break
+            }
             let accepted = FCGX_Accept_r(request)
             idle.store(false, ordering: .releasing)
             guard accepted >= 0 else {

@@ -47,6 +47,8 @@ struct NginxSetup {
             "ACCESS_LOG": accessLog ? logDirectory + "/nginx-access.log" : "off",
             "SOCKET_DIR": socketDirectory,
             "HOST": host,
+            // The self-trigger calls 127.0.0.1: listen there too when bound to one other address.
+            "LOOPBACK_LISTEN": ["127.0.0.1", "0.0.0.0", "localhost"].contains(host) ? "" : "listen 127.0.0.1:\(port);",
             "PORT": String(port),
             "WWW_DIR": repositoryRoot + "/www",
         ]

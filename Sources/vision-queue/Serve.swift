@@ -36,6 +36,11 @@ struct Serve: ParsableCommand {
         for directory in [dataDirectory, logDirectory, socketDirectory] {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
+        // One `serve` per data folder: a second one would take over the first one's sockets.
+        let lock = open(dataDirectory + "/serve.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw ValidationError("another `vision-queue serve` is already running with \(dataDirectory); stop it or set VQ_DATA_DIR")
+        }
         environment["VQ_DATA_DIR"] = dataDirectory
         environment["VQ_SOCKET_DIR"] = socketDirectory
         environment["VQ_DB_PATH"] = URL(fileURLWithPath: configuration.databasePath).standardizedFileURL.path
@@ -68,7 +73,7 @@ struct Serve: ParsableCommand {
                         listenSocket: socket))
             }
         }
-        let stopAll = { supervisor.stopAll(graceSeconds: configuration.shutdownGraceSeconds + 2) }
+        let stopAll = { supervisor.stopAll(graceSeconds: configuration.shutdownGraceSeconds + 5) }
 
         let nginx = NginxSetup(
             repositoryRoot: root, prefix: dataDirectory + "/nginx", logDirectory: logDirectory,

@@ -19,9 +19,11 @@ final class Supervisor {
 
     private struct Child {
         var program: Program
+        /// 0 while the child is down, waiting for `restartAt`.
         var pid: pid_t
         var startedAt: EpochMillis
         var quickExits: Int
+        var restartAt: EpochMillis?
     }
 
     private var children: [Child] = []
@@ -35,39 +37,44 @@ final class Supervisor {
 
     func start(_ program: Program) throws {
         let pid = try spawn(program)
-        children.append(Child(program: program, pid: pid, startedAt: Clock.now(), quickExits: 0))
+        children.append(Child(program: program, pid: pid, startedAt: Clock.now(), quickExits: 0, restartAt: nil))
     }
 
-    func pid(of name: String) -> pid_t? { children.first { $0.program.name == name }?.pid }
-
-    /// Reaps exited children and restarts them. Call often; never blocks.
+    /// Reaps exited children and starts them again: at once, or a second later when one keeps
+    /// crashing. Call often; never blocks or sleeps, so the caller keeps answering signals.
     func reapAndRestart(stopping: Bool) {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
-            guard pid > 0 else { return }
+            guard pid > 0 else { break }
             guard let index = children.firstIndex(where: { $0.pid == pid }) else { continue }
-            var child = children[index]
-            let how = Self.describe(status)
             if stopping {
                 children.remove(at: index)
                 continue
             }
+            let how = Self.describe(status)
             let now = Clock.now()
-            child.quickExits = now - child.startedAt < 10_000 ? child.quickExits + 1 : 0
-            if child.quickExits > 5 {
-                log.error("\(child.program.name) keeps exiting (\(how)); waiting 1 s before the next start. See \(child.program.logFile)")
-                usleep(1_000_000)
+            children[index].pid = 0
+            children[index].quickExits = now - children[index].startedAt < 10_000 ? children[index].quickExits + 1 : 0
+            if children[index].quickExits > 5 {
+                log.error("\(children[index].program.name) keeps exiting (\(how)); next start in 1 s. See \(children[index].program.logFile)")
+                children[index].restartAt = now + 1_000
             } else {
-                log.warning("\(child.program.name) (pid \(pid)) \(how); starting it again")
+                log.warning("\(children[index].program.name) (pid \(pid)) \(how); starting it again")
+                children[index].restartAt = now
             }
+        }
+        guard !stopping else { return }
+        let now = Clock.now()
+        for index in children.indices {
+            guard children[index].pid == 0, let due = children[index].restartAt, due <= now else { continue }
             do {
-                child.pid = try spawn(child.program)
-                child.startedAt = Clock.now()
-                children[index] = child
+                children[index].pid = try spawn(children[index].program)
+                children[index].startedAt = now
+                children[index].restartAt = nil
             } catch {
-                log.error("cannot restart \(child.program.name): \(error)")
-                children.remove(at: index)
+                log.error("cannot restart \(children[index].program.name): \(error); trying again in 1 s")
+                children[index].restartAt = now + 1_000
             }
         }
     }
@@ -76,6 +83,7 @@ final class Supervisor {
 
     /// SIGTERM to all, then wait; SIGKILL what is left after `graceSeconds`.
     func stopAll(graceSeconds: Int) {
+        children.removeAll { $0.pid == 0 }
         for child in children { kill(child.pid, SIGTERM) }
         let deadline = Clock.now() + Int64(graceSeconds) * 1000
         while !children.isEmpty && Clock.now() < deadline {

@@ -44,7 +44,7 @@ struct JobControlTests {
         let rows = try stack.categoryRows(jobID)
         #expect(rows.filter { $0.key != "health" }.allSatisfy { $0.attempts == 1 }, "only the failed category ran again")
         let visionID = try #require(final["visionId"] as? String)
-        #expect(visionID != firstVision)
+        #expect(visionID == firstVision, "the vision keeps its id, so saved links to it keep working")
         let vision = try stack.client.get("/api/visions?id=\(visionID)", token: token)
         let sections = vision.json?["sections"] as? [[String: Any]] ?? []
         #expect(sections.allSatisfy { $0["text"] is String })

@@ -43,6 +43,34 @@ struct ShutdownTests {
         #expect(throws: (any Error).self) { try stack.client.get("/") }
     }
 
+    @Test("A second run command on the same data folder refuses to start and leaves the first one serving")
+    func secondServeIsRefused() throws {
+        let stack = try Stack.start()
+        defer { stack.stop() }
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VQ_") }
+        environment["VQ_DATA_DIR"] = stack.dataDirectory
+        environment["VQ_PORT"] = String(try Stack.freePort())
+        environment["VQ_JWT_SECRET"] = Stack.jwtSecret
+        let output = stack.dataDirectory + "/second.out"
+        let pid = try Stack.spawnInOwnGroup(
+            Stack.binDirectory + "/vision-queue", ["serve", "--root", Stack.repositoryRoot], environment: environment,
+            output: output)
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(15)
+        var exited = false
+        while Date() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { exited = true; break }
+            usleep(50_000)
+        }
+        if !exited { kill(-pid, SIGKILL) }
+        #expect(exited)
+        #expect(status != 0)
+        #expect((try? String(contentsOfFile: output, encoding: .utf8))?.contains("already running") == true)
+        let token = stack.token(for: "first-serve-still-works")
+        let jobID = try stack.createJob(token: token)
+        #expect(try stack.waitForJob(jobID, token: token)["status"] as? String == "completed")
+    }
+
     private func waitForOutput(_ stack: Stack, containing text: String, seconds: Double) throws -> String {
         let deadline = Date().addingTimeInterval(seconds)
         var output = ""

@@ -37,9 +37,10 @@ public struct ProcessEndpoint: Endpoint {
                 let outcome = try processor.runStep(jobID)
                 log.debug("job \(jobID): \(outcome)")
             } catch {
-                // The job's state is untouched or fully written (one transaction each); the sweep or
-                // the next poll will trigger it again.
-                log.error("step of job \(jobID) failed: \(error)")
+                // The job's state is untouched or fully written (one transaction each); try again in a
+                // moment (and the sweep or a poll would find it anyway).
+                log.error("step of job \(jobID) failed: \(error); trying again shortly")
+                processor.retryLater(jobID)
             }
         }
     }

@@ -65,7 +65,8 @@ public struct StatusEndpoint: Endpoint {
                 return
             }
         }
-        guard try store.claimKick(job.id, now: Clock.now(), windowMillis: stallMillis) else { return }
+        // A busy database must not turn a good answer into a 503: the next poll or the sweep heals.
+        guard (try? store.claimKick(job.id, now: Clock.now(), windowMillis: stallMillis)) == true else { return }
         healer.trigger(job.id)
     }
 

@@ -1,3 +1,5 @@
+import Glibc
+
 
 /// Runs one step of a job: claim its next category, write it, record it, trigger the next step.
 /// When no category is left it assembles the vision instead. Safe to call for any job id at any
@@ -71,24 +73,49 @@ public final class JobProcessor: @unchecked Sendable {
         } catch {
             generated = .failure(error)
         }
-        leases?.release(claim)
+        // The lease stays held (heartbeats go on) until the result is stored, however long a busy
+        // database makes that take.
+        defer { leases?.release(claim) }
         let outcome: StepOutcome
         switch generated {
         case .success(let text):
-            guard try store.recordSuccess(claim, output: text, now: Clock.now()) else {
+            guard try persisting({ () throws(StoreError) in try store.recordSuccess(claim, output: text, now: Clock.now()) })
+            else {
                 log.warning("refused a stale write of \(claim.category.key) for job \(claim.jobID): its lease was taken over")
                 return .lostLease(claim.category)
             }
             outcome = .wrote(claim.category)
         case .failure(let error):
             guard
-                let failure = try store.recordFailure(
-                    claim, error: error.message, now: Clock.now(), lifecycle: lifecycle, unitRandom: Double.random(in: 0..<1))
+                let failure = try persisting({ () throws(StoreError) in
+                    try store.recordFailure(
+                        claim, error: error.message, now: Clock.now(), lifecycle: lifecycle, unitRandom: Double.random(in: 0..<1))
+                })
             else { return .lostLease(claim.category) }
             log.warning("attempt \(claim.attempt) of \(claim.category.key) for job \(claim.jobID) failed: \(error.message); \(failure)")
             outcome = .failedAttempt(claim.category, failure)
         }
         trigger.trigger(claim.jobID)
         return outcome
+    }
+
+    /// Stores a result, retrying while the database stays busy: the text may have cost minutes
+    /// of generation (and money), so a locked database must not throw it away.
+    private func persisting<T>(_ write: () throws(StoreError) -> T) throws(StoreError) -> T {
+        var delays: [useconds_t] = [200_000, 1_000_000, 3_000_000]
+        while true {
+            do {
+                return try write()
+            } catch .busy where !delays.isEmpty {
+                log.warning("database busy while storing a result; trying again")
+                usleep(delays.removeFirst())
+            }
+        }
+    }
+
+    /// After a step failed on the database: try the job again shortly rather than waiting for
+    /// the sweep.
+    public func retryLater(_ jobID: JobID) {
+        trigger.trigger(jobID, notBefore: Clock.now() + 2_000)
     }
 }

@@ -53,7 +53,7 @@ public final class LeaseKeeper: @unchecked Sendable {
 
     private func run() {
         var store: JobStore?
-        let interval = max(200, policy.leaseMillis / 6)
+        let interval = min(max(200, policy.leaseMillis / 6), 10_000)
         while true {
             usleep(useconds_t(interval * 1000))
             let now = Clock.now()

@@ -86,7 +86,7 @@ extension SQLiteJobStore {
         try db.writeTransaction { () throws(StoreError) -> Bool in
             guard try releaseClaimRow(claim, now: now) else { return false }
             try db.run(
-                "UPDATE vision_generation_jobs SET version = version + 1, updated_at = ? WHERE id = ?",
+                "UPDATE vision_generation_jobs SET version = version + 1, current_category = NULL, updated_at = ? WHERE id = ?",
                 [.int(now), .text(claim.jobID.rawValue)])
             return true
         }

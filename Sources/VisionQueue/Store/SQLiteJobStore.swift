@@ -353,7 +353,9 @@ public final class SQLiteJobStore: JobStore {
                 {
                     if let category = VisionCategory(position: position) { sections[category] = output }
                 }
-                let visionID = JobID.random(now: now).rawValue
+                // A retried job keeps its vision id, so links to the vision keep working.
+                let visionID = try db.row("SELECT id FROM visions WHERE job_id = ?", [.text(id.rawValue)]) { $0.text(0) }
+                    ?? JobID.random(now: now).rawValue
                 let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
                 let placeholders = Array(repeating: "?", count: VisionCategory.count).joined(separator: ", ")
                 try db.run("DELETE FROM visions WHERE job_id = ?", [.text(id.rawValue)])

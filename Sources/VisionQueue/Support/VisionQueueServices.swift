@@ -120,7 +120,19 @@ public final class VisionQueueServices: @unchecked Sendable {
         log.warning("released \(released.count) unfinished claim(s) for other workers to resume")
         guard let trigger else { return }
         for job in released { trigger.trigger(job) }
-        let deadline = Clock.now() + 1_000
+    }
+
+    /// Before the process exits: gives triggers still queued up to `millis` to go out. Those
+    /// scheduled for later (retry backoff) are left to the sweep, and counted in the log.
+    public func flushTriggers(within millis: Int64 = 2_000) {
+        lock.lock()
+        let trigger = sharedTrigger
+        lock.unlock()
+        guard let trigger, trigger.outstanding > 0 else { return }
+        let deadline = Clock.now() + millis
         while trigger.outstanding > 0 && Clock.now() < deadline { usleep(10_000) }
+        if trigger.outstanding > 0 {
+            log.info("\(trigger.outstanding) trigger(s) not sent before stopping; the sweep will find those jobs")
+        }
     }
 }
