@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,3 +44,10 @@ int vq_fcgi_install_shutdown_handler(int wake_fd) {
 int vq_fcgi_shutdown_signal(void) { return received_signal; }
 
 int vq_fcgi_interrupt_signal(void) { return SIGUSR2; }
+
+int vq_fcgi_stop_with_parent(pid_t expected_parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return -1;
+    /* The parent may have died before the call: then nobody will send the signal. */
+    if (getppid() != expected_parent) raise(SIGTERM);
+    return 0;
+}

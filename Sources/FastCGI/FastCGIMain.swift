@@ -1,3 +1,4 @@
+import CFastCGI
 import FoundationEssentials
 import Glibc
 import VisionQueue
@@ -37,6 +38,10 @@ public enum FastCGIMain {
                 default:
                     throw ServerError("unknown argument \(argument)")
                 }
+            }
+            if ProcessInfo.processInfo.environment["VQ_LISTEN_FD"] != nil, let parent = Int32(ProcessInfo.processInfo.environment["VQ_SUPERVISOR_PID"] ?? "") {
+                // Started by `vision-queue serve`: stop cleanly if it is killed outright.
+                _ = vq_fcgi_stop_with_parent(parent)
             }
             unsetenv("VQ_LISTEN_FD")  // not for children this process might start
             try FastCGIServer(settings, log: services.log).run(

@@ -110,6 +110,7 @@ final class Supervisor {
         if let socket = program.listenSocket {
             posix_spawn_file_actions_adddup2(&actions, socket, 3)
             environment["VQ_LISTEN_FD"] = "3"
+            environment["VQ_SUPERVISOR_PID"] = String(getpid())
         }
 
         var attributes = posix_spawnattr_t()

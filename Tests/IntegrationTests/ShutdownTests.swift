@@ -39,8 +39,22 @@ struct ShutdownTests {
         }
         #expect(exited)
         #expect(status == 0, "launcher exit status \(status)")
-        for pid in all { #expect(kill(pid, 0) != 0, "pid \(pid) still running") }
+        for pid in all { #expect(!Self.isRunning(pid), "pid \(pid) still running") }
         #expect(throws: (any Error).self) { try stack.client.get("/") }
+    }
+
+    @Test("kill -9 of the run command: the FastCGI binaries notice and stop by themselves")
+    func binariesStopWhenTheSupervisorIsKilled() throws {
+        let stack = try Stack.start()
+        defer { stack.killEverything() }  // nginx is not ours to change; it goes with the group
+        let pids = ["vision-create", "vision-process", "vision-status"].compactMap { stack.pid(of: $0) }
+        #expect(pids.count == 3)
+        kill(stack.launcherPID, SIGKILL)
+        var status: Int32 = 0
+        waitpid(stack.launcherPID, &status, 0)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && pids.contains(where: Self.isRunning) { usleep(50_000) }
+        for pid in pids { #expect(!Self.isRunning(pid), "pid \(pid) outlived its supervisor") }
     }
 
     @Test("A second run command on the same data folder refuses to start and leaves the first one serving")
@@ -69,6 +83,14 @@ struct ShutdownTests {
         let token = stack.token(for: "first-serve-still-works")
         let jobID = try stack.createJob(token: token)
         #expect(try stack.waitForJob(jobID, token: token)["status"] as? String == "completed")
+    }
+
+    /// Alive and not a zombie (an orphan's exit is reaped by whoever PID 1 is, maybe never).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[close...].dropFirst(2).hasPrefix("Z")
     }
 
     private func waitForOutput(_ stack: Stack, containing text: String, seconds: Double) throws -> String {

@@ -2,6 +2,7 @@
 #define VQ_CFASTCGI_H
 
 #include <fcgiapp.h>
+#include <sys/types.h>
 
 /// Installs the handlers a graceful stop needs. SIGTERM, SIGINT and SIGHUP set libfcgi's shutdown
 /// flag and write one byte to `wake_fd`, so the main thread can start the stop. SIGUSR2 does
@@ -16,5 +17,9 @@ int vq_fcgi_shutdown_signal(void);
 
 /// The signal used to interrupt a worker blocked in accept().
 int vq_fcgi_interrupt_signal(void);
+
+/// Asks the kernel to send SIGTERM to this process when the process that started it dies (a
+/// supervisor killed with SIGKILL cannot stop its children itself). Returns 0 on success.
+int vq_fcgi_stop_with_parent(pid_t expected_parent);
 
 #endif
