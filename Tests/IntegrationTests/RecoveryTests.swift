@@ -200,14 +200,21 @@ struct RecoveryTests {
         let token = stack.token(for: "deploy-user")
         let jobID = try stack.createJob(token: token)
         try stack.waitForJob(jobID, token: token, timeout: 20) { ($0["categoriesCompleted"] as? Int ?? 0) >= 1 }
-        let running = try #require(try stack.categoryRows(jobID).first { $0.status == "running" })
+        // The next category is claimed a moment after the previous one is stored: wait for it.
+        var running: Stack.CategoryRow?
+        let deadline = Date().addingTimeInterval(10)
+        while running == nil && Date() < deadline {
+            running = try stack.categoryRows(jobID).first { $0.status == "running" }
+            if running == nil { usleep(20_000) }
+        }
+        let writing = try #require(running)
         kill(try #require(stack.pid(of: "vision-process")), SIGTERM)
         // With a 60 s lease and stall window, only the released claim can explain a quick resumption.
         try stack.waitForJob(jobID, token: token, timeout: 20) { status in
             let categories = status["categories"] as? [[String: Any]] ?? []
-            return categories.contains { $0["key"] as? String == running.key && $0["status"] as? String == "done" }
+            return categories.contains { $0["key"] as? String == writing.key && $0["status"] as? String == "done" }
         }
-        let row = try #require(try stack.categoryRows(jobID).first { $0.key == running.key })
+        let row = try #require(try stack.categoryRows(jobID).first { $0.key == writing.key })
         #expect(row.attempts == 1, "a release is not a failed attempt")
         #expect(stack.logText("vision-process").contains("released 1 unfinished claim"))
     }
