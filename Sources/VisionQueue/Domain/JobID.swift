@@ -27,7 +27,9 @@ public struct JobID: Hashable, Sendable, CustomStringConvertible {
     public static func random(now: EpochMillis = Clock.now()) -> JobID {
         var bytes = [UInt8](repeating: 0, count: 16)
         var generator = SystemRandomNumberGenerator()
-        for index in 6..<16 { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let random = (generator.next(), generator.next())  // two reads of the kernel's generator, not ten
+        for index in 6..<14 { bytes[index] = UInt8(truncatingIfNeeded: random.0 >> (8 * UInt64(index - 6))) }
+        for index in 14..<16 { bytes[index] = UInt8(truncatingIfNeeded: random.1 >> (8 * UInt64(index - 14))) }
         let millis = UInt64(max(0, now))
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(index)))) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7

@@ -11,7 +11,8 @@ final class StatusAnswerCache {
     private var entries: [JobID: Entry] = [:]
     private let capacity: Int
 
-    init(capacity: Int = 2_048) { self.capacity = capacity }
+    /// Jobs polled through one worker thread at a time; about 2.5 KB each.
+    init(capacity: Int = 512) { self.capacity = capacity }
 
     /// The cached answer, if it is for this user and still at `version`.
     func answer(for id: JobID, userID: String, version: Int64) -> Entry? {
