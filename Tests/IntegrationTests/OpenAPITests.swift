@@ -90,18 +90,22 @@ struct OpenAPITests {
         }
         let big = String(repeating: "a", count: 70_000)
         let fresh = { stack.token(for: "openapi-\(UUID().uuidString.prefix(8))") }
-        let active = stack.token(for: "openapi-active")
         let limited = stack.token(for: "openapi-limited")
         let key = "openapi-\(UUID().uuidString)"
 
         return [
             "POST /api/vision-jobs/create 201": { _ in try create(fresh(), #"{"answers": {"fun": "kites"}}"#) },
             "POST /api/vision-jobs/create 200": { stack in
-                // Slow enough? Fault-free categories run in milliseconds, so ask while the first is still pending.
-                let first = try create(active, #"{"answers": {}}"#)
-                let second = try create(active, #"{"answers": {}}"#)
-                if second.status == 200 { return second }
-                return first.status == 200 ? first : second
+                // Fault-free jobs finish in milliseconds, and on a loaded machine one can finish between
+                // two back-to-back creates: a few users each get their chance to ask while theirs is active.
+                var second: HTTPClient.Response?
+                for attempt in 0..<10 {
+                    let token = stack.token(for: "openapi-active-\(attempt)")
+                    _ = try create(token, #"{"answers": {}}"#)
+                    second = try create(token, #"{"answers": {}}"#)
+                    if second?.status == 200 { break }
+                }
+                return second!
             },
             "POST /api/vision-jobs/create 400": { _ in try create(fresh(), #"{"answers": {"cats": "yes"}}"#) },
             "POST /api/vision-jobs/create 401": { _ in try create(nil, #"{"answers": {}}"#) },
