@@ -9,6 +9,7 @@
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value);
 CURLcode vq_curl_setopt_string(CURL *easy, CURLoption option, const char *value);
 CURLcode vq_curl_setopt_pointer(CURL *easy, CURLoption option, void *value);
+CURLMcode vq_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 CURLcode vq_curl_getinfo_long(CURL *easy, CURLINFO info, long *value);
 CURLcode vq_curl_getinfo_pointer(CURL *easy, CURLINFO info, void **value);
 
@@ -29,5 +30,19 @@ void vq_curl_buffer_free(vq_curl_buffer *buffer);
 /// Reads the next finished transfer off a multi handle: 1 and fills `easy`/`result` when there
 /// is one, 0 when none is left.
 int vq_curl_multi_next_done(CURLM *multi, CURL **easy, CURLcode *result);
+
+/// A curl multi handle driven through epoll (`curl_multi_socket_action`): a wake-up costs in
+/// proportion to the sockets that are ready, where `curl_multi_poll` + `curl_multi_perform` walk
+/// every transfer in flight. One thread runs the loop; `vq_curl_loop_wake` may come from any.
+typedef struct vq_curl_loop vq_curl_loop;
+
+/// Takes over `multi`'s socket and timer callbacks; NULL when epoll or eventfd are unavailable.
+vq_curl_loop *vq_curl_loop_create(CURLM *multi);
+/// Ends the current (or next) `vq_curl_loop_run` wait early; safe from any thread.
+void vq_curl_loop_wake(vq_curl_loop *loop);
+/// Waits up to `max_wait_ms` (less when curl's own timer falls due sooner) for ready sockets, a
+/// wake-up or a timeout, and lets curl act on them. Answers the transfers still running.
+/// Finished transfers are then read with `vq_curl_multi_next_done`.
+int vq_curl_loop_run(vq_curl_loop *loop, int max_wait_ms);
 
 #endif

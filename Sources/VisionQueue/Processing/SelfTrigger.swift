@@ -9,6 +9,11 @@ import Synchronization
 /// concurrently on a curl multi handle and goes back to sleep in `curl_multi_poll`. A refused
 /// trigger (502/503/504, connection refused) is retried with backoff a few times, then left to
 /// the sweep. This is the only file that touches libcurl's multi interface.
+///
+/// The dispatcher waits through epoll (`vq_curl_loop`), so a wake-up costs in proportion to the
+/// sockets that are ready: `curl_multi_poll` + `curl_multi_perform` walk every transfer in flight
+/// on every wake-up, and under load (hundreds in flight, a wake-up per step) that walk took a third
+/// of the machine's CPU (bench/, figure 3).
 public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     public struct Settings: Sendable {
         /// The process endpoint as nginx serves it, e.g. `http://127.0.0.1:8080/api/vision-jobs/process`.
@@ -38,7 +43,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     private let unsettled = Atomic<Int>(0)
     /// Set once, under `lock`, by the first trigger: a process that never triggers (an idle status
     /// binary) never initialises libcurl and its TLS libraries, and stays smaller.
-    private var multi: UnsafeMutableRawPointer?
+    private var dispatcher: Dispatcher?
     // Owned by the dispatcher thread alone.
     private var schedule = TriggerSchedule()
     private var idleHandles: [UnsafeMutableRawPointer] = []
@@ -51,17 +56,42 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         self.log = log
     }
 
+    /// The multi handle and, when epoll is available, the loop that drives it. Only the dispatcher
+    /// thread uses them, except for `wake`.
+    private struct Dispatcher: @unchecked Sendable {
+        let multi: UnsafeMutableRawPointer
+        let loop: OpaquePointer?
+
+        func wake() {
+            if let loop { vq_curl_loop_wake(loop) } else { curl_multi_wakeup(multi) }
+        }
+
+        /// Waits up to `millis` for sockets, curl's timers or a wake-up, and lets curl act.
+        func wait(_ millis: Int32) {
+            if let loop {
+                vq_curl_loop_run(loop, millis)
+            } else {
+                var running: Int32 = 0
+                curl_multi_poll(multi, nil, 0, millis, nil)
+                curl_multi_perform(multi, &running)
+            }
+        }
+    }
+
     /// Starts libcurl and the dispatcher thread; called under `lock`, once.
-    private func startDispatcher() -> UnsafeMutableRawPointer {
+    private func startDispatcher() -> Dispatcher {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         let multi = curl_multi_init()!
         headers = curl_slist_append(nil, "Content-Type: application/json")
         headers = curl_slist_append(headers, "X-Trigger-Secret: \(settings.secret)")
         headers = curl_slist_append(headers, "Expect:")
-        self.multi = multi
-        let handle = UInt(bitPattern: multi)  // the dispatcher thread is its one other user
-        WorkerThread.start { [self] in run(UnsafeMutableRawPointer(bitPattern: handle)!) }
-        return multi
+        vq_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, settings.maxInFlight * 2)
+        let loop = vq_curl_loop_create(multi)
+        if loop == nil { log.warning("epoll unavailable; triggers fall back to curl_multi_poll") }
+        let dispatcher = Dispatcher(multi: multi, loop: loop)
+        self.dispatcher = dispatcher
+        WorkerThread.start { [self] in run(dispatcher) }
+        return dispatcher
     }
 
     public func trigger(_ jobID: JobID, notBefore: EpochMillis?) {
@@ -72,15 +102,16 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         unsettled.add(1, ordering: .relaxed)
         lock.lock()
         incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0))
-        let multi = self.multi ?? startDispatcher()
+        let dispatcher = self.dispatcher ?? startDispatcher()
         lock.unlock()
-        curl_multi_wakeup(multi)
+        dispatcher.wake()
     }
 
     /// Triggers queued, waiting or in flight; for tests and graceful stops.
     public var outstanding: Int { unsettled.load(ordering: .relaxed) }
 
-    private func run(_ multi: UnsafeMutableRawPointer) {
+    private func run(_ dispatcher: Dispatcher) {
+        let multi = dispatcher.multi
         var handedOver: [Pending] = []
         while true {
             lock.lock()
@@ -91,9 +122,6 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             handedOver.removeAll(keepingCapacity: true)
 
             while inFlight.count < settings.maxInFlight, let entry = schedule.next(now: now) { start(entry, on: multi) }
-            var running: Int32 = 0
-            curl_multi_perform(multi, &running)
-            collectFinished(multi)
 
             // Sleep until a transfer needs attention, a worker hands over a trigger (wakeup), or the
             // next delayed trigger falls due. With every slot busy, only transfers can free one.
@@ -106,7 +134,8 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
                     timeout = min(timeout, max(0, due - now))
                 }
             }
-            curl_multi_poll(multi, nil, 0, Int32(timeout), nil)
+            dispatcher.wait(Int32(timeout))
+            collectFinished(multi)
         }
     }
 
