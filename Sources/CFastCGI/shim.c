@@ -1,6 +1,7 @@
 #include "CFastCGI.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <string.h>
@@ -50,4 +51,8 @@ int vq_fcgi_stop_with_parent(pid_t expected_parent) {
     /* The parent may have died before the call: then nobody will send the signal. */
     if (getppid() != expected_parent) raise(SIGTERM);
     return 0;
+}
+
+int vq_process_keep_freed_memory(int bytes) {
+    return mallopt(M_TRIM_THRESHOLD, bytes);
 }

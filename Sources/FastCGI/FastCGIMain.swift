@@ -12,6 +12,8 @@ import VisionQueue
 public enum FastCGIMain {
     public static func run(binary: String, makeEndpoint: @escaping @Sendable (VisionQueueServices) throws -> Endpoint) -> Never {
         let log = Logger(label: binary)
+        // 2 MB per arena: well above what one request frees at once, small next to the worker's size.
+        vq_process_keep_freed_memory(2 << 20)
         do {
             let services = try VisionQueueServices(binary: binary)
             var settings = FastCGIServer.Settings(

@@ -22,4 +22,11 @@ int vq_fcgi_interrupt_signal(void);
 /// supervisor killed with SIGKILL cannot stop its children itself). Returns 0 on success.
 int vq_fcgi_stop_with_parent(pid_t expected_parent);
 
+/// Lets each malloc arena keep up to `bytes` of freed memory instead of handing it back to the
+/// kernel on every free(). With glibc's default (128 kB, adjusted on the fly) a worker thread
+/// gave memory back and took it again on nearly every request (an madvise and an mprotect per
+/// category step, measured with strace), each a page-table change every thread's CPU pays for.
+/// Answers 1 on success. (mallopt is in <malloc.h>, which Swift's Glibc module does not export.)
+int vq_process_keep_freed_memory(int bytes);
+
 #endif
