@@ -1,8 +1,9 @@
 import CSQLite
 
-/// One SQLite connection, used by one thread. The only Swift file that touches the C API.
+/// One thread's access to the database: its own handle for reads, and the process's shared
+/// handle for write transactions (see `SharedWriter`). The only Swift file that touches the C API.
 ///
-/// Statements are compiled once per connection and reused: compiling SQL costs more than running
+/// Statements are compiled once per handle and reused: compiling SQL costs more than running
 /// the small indexed queries this service makes.
 public final class SQLiteConnection {
     /// A value bound to a `?` placeholder.
@@ -31,28 +32,86 @@ public final class SQLiteConnection {
         }
     }
 
-    /// One writer per database and process at a time, queued on a mutex. SQLite's busy handler
-    /// sleeps 1, 2, 5, 10 ... ms between tries, far longer than a write here holds the lock (a few
-    /// hundred microseconds), so with every worker thread contending, threads slept while the
-    /// database sat free (bench/, figure 3: about three such sleeps per step). On a mutex the next
-    /// writer wakes the moment the last one commits; SQLite's lock and busy timeout still arbitrate
-    /// between processes.
-    private static let writers = Lock()
-    nonisolated(unsafe) private static var writerLocks: [String: Lock] = [:]
+    /// One `sqlite3` handle and the statements compiled on it.
+    private final class Handle {
+        let db: OpaquePointer
+        var statements: [String: OpaquePointer] = [:]
 
-    private static func writerLock(for path: String) -> Lock {
-        writers.withLock {
-            if let lock = writerLocks[path] { return lock }
-            let lock = Lock()
-            writerLocks[path] = lock
-            return lock
+        init(path: String, busyTimeoutMillis: Int32, synchronous: String) throws(StoreError) {
+            var db: OpaquePointer?
+            let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+            let code = sqlite3_open_v2(path, &db, flags, nil)
+            guard code == SQLITE_OK, let db else {
+                let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
+                sqlite3_close_v2(db)
+                throw .database(code: code, message: message)
+            }
+            self.db = db
+            sqlite3_busy_timeout(db, busyTimeoutMillis)
+            sqlite3_extended_result_codes(db, 1)
+            // No memory map (mmap_size stays 0): the file grows with every checkpoint, and each
+            // growth made every connection remap it, an munmap per category step under load whose
+            // TLB shootdowns every thread paid for; pread costs less here (bench/, figure 3).
+            for pragma in ["journal_mode=WAL", "synchronous=\(synchronous)", "foreign_keys=ON"] {
+                var message: UnsafeMutablePointer<CChar>?
+                let code = sqlite3_exec(db, "PRAGMA \(pragma)", nil, nil, &message)
+                if code != SQLITE_OK {
+                    let text = message.map { String(cString: $0) } ?? "error"
+                    sqlite3_free(message)
+                    throw SQLiteConnection.error(code: code, message: text)
+                }
+            }
+        }
+
+        deinit {
+            for statement in statements.values { sqlite3_finalize(statement) }
+            sqlite3_close_v2(db)
         }
     }
 
-    private var handle: OpaquePointer?
-    private let writerLock: Lock
+    /// The process's write connection to one database, used under its mutex by one thread at a
+    /// time.
+    ///
+    /// Writers queue on the mutex rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10
+    /// ... ms between tries, far longer than a write here holds the lock: with every worker thread
+    /// contending, threads slept while the database sat free (bench/, figure 3: about three such
+    /// sleeps per step). And they share one connection: a WAL connection drops its whole page
+    /// cache whenever another connection committed since it last read, so with a connection per
+    /// thread every write transaction began by reading its pages again; consecutive writes of one
+    /// process now find them cached. SQLite's lock and busy timeout still arbitrate between
+    /// processes.
+    private final class SharedWriter: @unchecked Sendable {
+        let lock = Lock()
+        let handle: Handle
+
+        init(_ handle: Handle) { self.handle = handle }
+
+        private final class WeakReference { weak var writer: SharedWriter? }
+        private static let registryLock = Lock()
+        nonisolated(unsafe) private static var registry: [String: WeakReference] = [:]
+
+        /// The process's writer for this file and durability, opened on first use and closed when
+        /// the last connection using it goes.
+        static func shared(path: String, busyTimeoutMillis: Int32, synchronous: String) throws(StoreError) -> SharedWriter {
+            registryLock.lock()
+            defer { registryLock.unlock() }
+            let key = "\(synchronous) \(path)"
+            if let writer = registry[key]?.writer { return writer }
+            let writer = SharedWriter(try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous))
+            let reference = WeakReference()
+            reference.writer = writer
+            registry = registry.filter { $0.value.writer != nil }
+            registry[key] = reference
+            return writer
+        }
+    }
+
+    /// This thread's handle for reads.
+    private let reader: Handle
+    private let writer: SharedWriter
+    /// The handle statements run on: the writer's inside `writeTransaction`, else the reader.
+    private var current: Handle
     private let busyTimeoutMillis: Int32
-    private var statements: [String: OpaquePointer] = [:]
     private var inTransaction = false
     /// The connection's durability; a write transaction may ask for less (see `writeTransaction`).
     private let synchronous: String
@@ -63,37 +122,18 @@ public final class SQLiteConnection {
     ///   - synchronous: `FULL` makes each commit durable against power loss; `NORMAL` in WAL mode
     ///     is durable against process crashes only.
     public init(path: String, busyTimeoutMillis: Int32 = 5_000, synchronous: String = "FULL") throws(StoreError) {
-        var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        let code = sqlite3_open_v2(path, &db, flags, nil)
-        guard code == SQLITE_OK, let db else {
-            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
-            sqlite3_close_v2(db)
-            throw .database(code: code, message: message)
-        }
-        handle = db
-        writerLock = Self.writerLock(for: path)
+        let synchronous = synchronous == "NORMAL" ? "NORMAL" : "FULL"
+        reader = try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous)
+        writer = try SharedWriter.shared(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous)
+        current = reader
         self.busyTimeoutMillis = busyTimeoutMillis
-        self.synchronous = synchronous == "NORMAL" ? "NORMAL" : "FULL"
-        sqlite3_busy_timeout(db, busyTimeoutMillis)
-        sqlite3_extended_result_codes(db, 1)
-        try execute("PRAGMA journal_mode=WAL")
-        try execute("PRAGMA synchronous=\(self.synchronous)")
-        try execute("PRAGMA foreign_keys=ON")
-        // No memory map (mmap_size stays 0): the file grows with every checkpoint, and each growth
-        // made every connection remap it, an munmap per category step under load whose TLB
-        // shootdowns every thread paid for; pread costs less here (bench/, figure 3).
-    }
-
-    deinit {
-        for statement in statements.values { sqlite3_finalize(statement) }
-        sqlite3_close_v2(handle)
+        self.synchronous = synchronous
     }
 
     /// Runs SQL that takes no parameters and returns no rows we need (pragmas, DDL).
     public func execute(_ sql: String) throws(StoreError) {
         var message: UnsafeMutablePointer<CChar>?
-        let code = sqlite3_exec(handle, sql, nil, nil, &message)
+        let code = sqlite3_exec(current.db, sql, nil, nil, &message)
         if code != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? "error"
             sqlite3_free(message)
@@ -109,7 +149,7 @@ public final class SQLiteConnection {
         var code = sqlite3_step(statement)
         while code == SQLITE_ROW { code = sqlite3_step(statement) }
         guard code == SQLITE_DONE else { throw lastError(code) }
-        return Int(sqlite3_changes(handle))
+        return Int(sqlite3_changes(current.db))
     }
 
     /// Runs a query and maps every row.
@@ -145,8 +185,12 @@ public final class SQLiteConnection {
     /// claimed again). Any later durable commit syncs the whole log, those changes included.
     public func writeTransaction<T>(durable: Bool = true, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         precondition(!inTransaction, "nested transaction")
-        guard writerLock.lock(waitingAtMost: Int(busyTimeoutMillis)) else { throw .busy }
-        defer { writerLock.unlock() }
+        guard writer.lock.lock(waitingAtMost: Int(busyTimeoutMillis)) else { throw .busy }
+        current = writer.handle
+        defer {
+            current = reader
+            writer.lock.unlock()
+        }
         let relaxed = !durable && synchronous == "FULL"
         if relaxed { try run("PRAGMA synchronous=NORMAL") }
         defer { if relaxed { _ = try? run("PRAGMA synchronous=FULL") } }
@@ -185,13 +229,13 @@ public final class SQLiteConnection {
 
     private func prepared(_ sql: String, _ values: [Value]) throws(StoreError) -> OpaquePointer {
         let statement: OpaquePointer
-        if let cached = statements[sql] {
+        if let cached = current.statements[sql] {
             statement = cached
         } else {
             var compiled: OpaquePointer?
-            let code = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &compiled, nil)
+            let code = sqlite3_prepare_v3(current.db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &compiled, nil)
             guard code == SQLITE_OK, let compiled else { throw lastError(code) }
-            statements[sql] = compiled
+            current.statements[sql] = compiled
             statement = compiled
         }
         sqlite3_clear_bindings(statement)
@@ -217,10 +261,10 @@ public final class SQLiteConnection {
     }
 
     private func lastError(_ code: Int32) -> StoreError {
-        Self.error(code: code, message: String(cString: sqlite3_errmsg(handle)))
+        Self.error(code: code, message: String(cString: sqlite3_errmsg(current.db)))
     }
 
-    private static func error(code: Int32, message: String) -> StoreError {
+    fileprivate static func error(code: Int32, message: String) -> StoreError {
         switch code & 0xFF {
         case SQLITE_BUSY, SQLITE_LOCKED: .busy
         default: .database(code: code, message: message)
