@@ -54,5 +54,7 @@ int vq_fcgi_stop_with_parent(pid_t expected_parent) {
 }
 
 int vq_process_keep_freed_memory(int bytes) {
-    return mallopt(M_TRIM_THRESHOLD, bytes);
+    /* Setting the trim threshold freezes glibc's adaptive mmap threshold at 128 kB; raise that too,
+       or every larger block would be mapped and unmapped on each use. */
+    return mallopt(M_TRIM_THRESHOLD, bytes) && mallopt(M_MMAP_THRESHOLD, bytes);
 }

@@ -161,11 +161,16 @@ struct OpenAPITests {
             "POST /api/vision-jobs/retry 503": { _ in try whileLocked { try control("/api/vision-jobs/retry", user, #"{"jobId": "\#(jobID)"}"#) } },
 
             "POST /api/vision-jobs/cancel 200": { stack in
-                let token = fresh()
-                let id = try stack.createJob(token: token)
-                let answer = try control("/api/vision-jobs/cancel", token, #"{"jobId": "\#(id)"}"#)
-                // A job of 0 ms categories may finish first; then cancelling it is the documented 409.
-                return answer.status == 409 ? try control("/api/vision-jobs/cancel", token, #"{"jobId": "\#(id)"}"#) : answer
+                // A job of 0 ms categories may finish before the cancel arrives (then the answer is the
+                // documented 409): a few fresh jobs each get their chance to be cancelled while active.
+                var answer: HTTPClient.Response?
+                for _ in 0..<10 {
+                    let token = fresh()
+                    let id = try stack.createJob(token: token)
+                    answer = try control("/api/vision-jobs/cancel", token, #"{"jobId": "\#(id)"}"#)
+                    if answer?.status == 200 { break }
+                }
+                return answer!
             },
             "POST /api/vision-jobs/cancel 400": { _ in try control("/api/vision-jobs/cancel", user, "{}") },
             "POST /api/vision-jobs/cancel 401": { _ in try control("/api/vision-jobs/cancel", nil, #"{"jobId": "\#(jobID)"}"#) },

@@ -23,7 +23,8 @@ int vq_fcgi_interrupt_signal(void);
 int vq_fcgi_stop_with_parent(pid_t expected_parent);
 
 /// Lets each malloc arena keep up to `bytes` of freed memory instead of handing it back to the
-/// kernel on every free(). With glibc's default (128 kB, adjusted on the fly) a worker thread
+/// kernel on every free(), and serve blocks below `bytes` from the arenas rather than from fresh
+/// mappings. With glibc's default (128 kB, adjusted on the fly) a worker thread
 /// gave memory back and took it again on nearly every request (an madvise and an mprotect per
 /// category step, measured with strace), each a page-table change every thread's CPU pays for.
 /// Answers 1 on success. (mallopt is in <malloc.h>, which Swift's Glibc module does not export.)

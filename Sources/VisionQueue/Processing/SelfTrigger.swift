@@ -6,7 +6,7 @@ import Synchronization
 /// A worker that waited for its trigger to be accepted would need another worker of the same pool
 /// to accept it; with every worker triggering at once, that deadlocks (measured: see the shared
 /// notes). So callers only enqueue; one dispatcher thread per process runs every transfer
-/// concurrently on a curl multi handle and goes back to sleep in `curl_multi_poll`. A refused
+/// concurrently on a curl multi handle and goes back to sleep until a socket, a timer or a new trigger needs it. A refused
 /// trigger (502/503/504, connection refused) is retried with backoff a few times, then left to
 /// the sweep. This is the only file that touches libcurl's multi interface.
 ///

@@ -95,7 +95,7 @@ public final class SQLiteConnection {
         static func shared(path: String, busyTimeoutMillis: Int32, synchronous: String) throws(StoreError) -> SharedWriter {
             registryLock.lock()
             defer { registryLock.unlock() }
-            let key = "\(synchronous) \(path)"
+            let key = "\(synchronous) \(busyTimeoutMillis) \(path)"
             if let writer = registry[key]?.writer { return writer }
             let writer = SharedWriter(try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous))
             let reference = WeakReference()
@@ -187,13 +187,16 @@ public final class SQLiteConnection {
         precondition(!inTransaction, "nested transaction")
         guard writer.lock.lock(waitingAtMost: Int(busyTimeoutMillis)) else { throw .busy }
         current = writer.handle
+        let relaxed = !durable && synchronous == "FULL"
         defer {
+            // The handle is the whole process's: never hand it on inside a transaction (a failed
+            // COMMIT whose ROLLBACK failed too) or with this transaction's durability.
+            if sqlite3_get_autocommit(writer.handle.db) == 0 { sqlite3_exec(writer.handle.db, "ROLLBACK", nil, nil, nil) }
+            if relaxed { sqlite3_exec(writer.handle.db, "PRAGMA synchronous=FULL", nil, nil, nil) }
             current = reader
             writer.lock.unlock()
         }
-        let relaxed = !durable && synchronous == "FULL"
         if relaxed { try run("PRAGMA synchronous=NORMAL") }
-        defer { if relaxed { _ = try? run("PRAGMA synchronous=FULL") } }
         var attempt = 0
         while true {
             do {

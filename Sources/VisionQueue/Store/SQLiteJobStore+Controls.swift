@@ -75,11 +75,15 @@ extension SQLiteJobStore {
     }
 
     public func claimKick(_ id: JobID, now: EpochMillis, windowMillis: Int64) throws(StoreError) -> Bool {
-        try db.run(
-            """
-            UPDATE vision_generation_jobs SET last_kick_at = ?
-            WHERE id = ? AND status IN ('pending', 'processing') AND (last_kick_at IS NULL OR last_kick_at <= ?)
-            """, [.int(now), .text(id.rawValue), .int(now - windowMillis)]) == 1
+        // In a transaction like every write, so it queues with the process's other writers (a lost
+        // kick record only means a second kick).
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> Bool in
+            try db.run(
+                """
+                UPDATE vision_generation_jobs SET last_kick_at = ?
+                WHERE id = ? AND status IN ('pending', 'processing') AND (last_kick_at IS NULL OR last_kick_at <= ?)
+                """, [.int(now), .text(id.rawValue), .int(now - windowMillis)]) == 1
+        }
     }
 
     public func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {

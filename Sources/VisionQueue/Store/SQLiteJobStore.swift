@@ -272,9 +272,14 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func renewLease(_ claim: CategoryClaim, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool {
-        try db.run(
-            "UPDATE vision_job_categories SET lease_expires_at = ?, updated_at = ? WHERE \(Self.ownsClaim)",
-            [.int(until), .int(now)] + Self.claimKey(claim)) == 1
+        // Queued with the process's other writers: outside them, a heartbeat waiting in SQLite's
+        // busy handler could miss every gap between their transactions and let the lease lapse.
+        // Not synced on its own, like a claim.
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> Bool in
+            try db.run(
+                "UPDATE vision_job_categories SET lease_expires_at = ?, updated_at = ? WHERE \(Self.ownsClaim)",
+                [.int(until), .int(now)] + Self.claimKey(claim)) == 1
+        }
     }
 
     public func recordSuccess(_ claim: CategoryClaim, output: String, now: EpochMillis) throws(StoreError) -> Bool {
