@@ -185,7 +185,9 @@ public final class SQLiteConnection {
     /// claimed again). Any later durable commit syncs the whole log, those changes included.
     public func writeTransaction<T>(durable: Bool = true, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         precondition(!inTransaction, "nested transaction")
-        guard writer.lock.lock(waitingAtMost: Int(busyTimeoutMillis)) else { throw .busy }
+        // As long as the holder may itself wait for SQLite's lock (a first try and three retries of
+        // the busy timeout each): a writer queued here gets the budget it had before it queued.
+        guard writer.lock.lock(waitingAtMost: 4 * Int(busyTimeoutMillis)) else { throw .busy }
         current = writer.handle
         let relaxed = !durable && synchronous == "FULL"
         defer {
