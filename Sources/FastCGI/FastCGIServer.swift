@@ -59,10 +59,7 @@ public final class FastCGIServer {
             listenSocket = inherited
             ownsSocket = false
         } else {
-            if let slash = settings.socketPath.lastIndex(of: "/"), slash != settings.socketPath.startIndex {
-                try FileManager.default.createDirectory(
-                    atPath: String(settings.socketPath[..<slash]), withIntermediateDirectories: true)
-            }
+            try FileManager.default.createParentDirectory(of: settings.socketPath)
             listenSocket = FCGX_OpenSocket(settings.socketPath, settings.backlog)
             guard listenSocket >= 0 else { throw ServerError("cannot listen on \(settings.socketPath)") }
             chmod(settings.socketPath, settings.socketMode)

@@ -9,7 +9,6 @@
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value);
 CURLcode vq_curl_setopt_string(CURL *easy, CURLoption option, const char *value);
 CURLcode vq_curl_setopt_pointer(CURL *easy, CURLoption option, void *value);
-CURLMcode vq_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 CURLcode vq_curl_getinfo_long(CURL *easy, CURLINFO info, long *value);
 CURLcode vq_curl_getinfo_pointer(CURL *easy, CURLINFO info, void **value);
 

@@ -6,9 +6,9 @@ import Synchronization
 /// A worker that waited for its trigger to be accepted would need another worker of the same pool
 /// to accept it; with every worker triggering at once, that deadlocks (measured: see the shared
 /// notes). So callers only enqueue; one dispatcher thread per process runs every transfer
-/// concurrently on a curl multi handle and goes back to sleep until a socket, a timer or a new trigger needs it. A refused
-/// trigger (502/503/504, connection refused) is retried with backoff a few times, then left to
-/// the sweep. This is the only file that touches libcurl's multi interface.
+/// concurrently on a curl multi handle and goes back to sleep until a socket, a timer or a new
+/// trigger needs it. A refused trigger (502/503/504, connection refused) is retried with backoff a
+/// few times, then left to the sweep. This is the only file that touches libcurl's multi interface.
 ///
 /// The dispatcher waits through epoll (`vq_curl_loop`), so a wake-up costs in proportion to the
 /// sockets that are ready: `curl_multi_poll` + `curl_multi_perform` walk every transfer in flight
@@ -85,7 +85,6 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         headers = curl_slist_append(nil, "Content-Type: application/json")
         headers = curl_slist_append(headers, "X-Trigger-Secret: \(settings.secret)")
         headers = curl_slist_append(headers, "Expect:")
-        vq_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, settings.maxInFlight * 2)
         let loop = vq_curl_loop_create(multi)
         if loop == nil { log.warning("epoll unavailable; triggers fall back to curl_multi_poll") }
         let dispatcher = Dispatcher(multi: multi, loop: loop)

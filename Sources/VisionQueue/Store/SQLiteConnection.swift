@@ -53,13 +53,18 @@ public final class SQLiteConnection {
             // growth made every connection remap it, an munmap per category step under load whose
             // TLB shootdowns every thread paid for; pread costs less here (bench/, figure 3).
             for pragma in ["journal_mode=WAL", "synchronous=\(synchronous)", "foreign_keys=ON"] {
-                var message: UnsafeMutablePointer<CChar>?
-                let code = sqlite3_exec(db, "PRAGMA \(pragma)", nil, nil, &message)
-                if code != SQLITE_OK {
-                    let text = message.map { String(cString: $0) } ?? "error"
-                    sqlite3_free(message)
-                    throw SQLiteConnection.error(code: code, message: text)
-                }
+                try exec("PRAGMA \(pragma)")
+            }
+        }
+
+        /// Runs SQL that takes no parameters and returns no rows we need.
+        func exec(_ sql: String) throws(StoreError) {
+            var message: UnsafeMutablePointer<CChar>?
+            let code = sqlite3_exec(db, sql, nil, nil, &message)
+            if code != SQLITE_OK {
+                let text = message.map { String(cString: $0) } ?? "error"
+                sqlite3_free(message)
+                throw SQLiteConnection.error(code: code, message: text)
             }
         }
 
@@ -132,13 +137,7 @@ public final class SQLiteConnection {
 
     /// Runs SQL that takes no parameters and returns no rows we need (pragmas, DDL).
     public func execute(_ sql: String) throws(StoreError) {
-        var message: UnsafeMutablePointer<CChar>?
-        let code = sqlite3_exec(current.db, sql, nil, nil, &message)
-        if code != SQLITE_OK {
-            let text = message.map { String(cString: $0) } ?? "error"
-            sqlite3_free(message)
-            throw Self.error(code: code, message: text)
-        }
+        try current.exec(sql)
     }
 
     /// Runs a statement that returns no rows; answers how many rows it changed.
@@ -193,8 +192,8 @@ public final class SQLiteConnection {
         defer {
             // The handle is the whole process's: never hand it on inside a transaction (a failed
             // COMMIT whose ROLLBACK failed too) or with this transaction's durability.
-            if sqlite3_get_autocommit(writer.handle.db) == 0 { sqlite3_exec(writer.handle.db, "ROLLBACK", nil, nil, nil) }
-            if relaxed { sqlite3_exec(writer.handle.db, "PRAGMA synchronous=FULL", nil, nil, nil) }
+            if sqlite3_get_autocommit(writer.handle.db) == 0 { try? writer.handle.exec("ROLLBACK") }
+            if relaxed { try? writer.handle.exec("PRAGMA synchronous=FULL") }
             current = reader
             writer.lock.unlock()
         }

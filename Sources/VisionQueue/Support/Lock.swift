@@ -27,6 +27,7 @@ public final class Lock: @unchecked Sendable {
         deadline.tv_nsec = nanoseconds % 1_000_000_000
         return pthread_mutex_timedlock(mutex, &deadline) == 0
     }
+
     public func unlock() { pthread_mutex_unlock(mutex) }
 
     public func withLock<T>(_ body: () throws -> T) rethrows -> T {

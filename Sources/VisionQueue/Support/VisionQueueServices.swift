@@ -22,10 +22,7 @@ public final class VisionQueueServices: @unchecked Sendable {
         if configuration.developmentMode {
             log.warning("VQ_JWT_SECRET is not set: single-user development mode, every request is '\(Authenticator.developmentUserID)'")
         }
-        if let slash = configuration.databasePath.lastIndex(of: "/"), slash != configuration.databasePath.startIndex {
-            try FileManager.default.createDirectory(
-                atPath: String(configuration.databasePath[..<slash]), withIntermediateDirectories: true)
-        }
+        try FileManager.default.createParentDirectory(of: configuration.databasePath)
         // Migrate once up front so a schema problem stops the binary at start, not on a request.
         _ = try makeStore()
     }
