@@ -74,22 +74,51 @@ public final class SQLiteConnection {
         }
     }
 
-    /// The process's write connection to one database, used under its mutex by one thread at a
-    /// time.
+    /// The process's write connection to one database, used by one thread at a time through its
+    /// group commit.
     ///
-    /// Writers queue on the mutex rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10
+    /// Writers queue in the process rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10
     /// ... ms between tries, far longer than a write here holds the lock: with every worker thread
     /// contending, threads slept while the database sat free (bench/, figure 3: about three such
-    /// sleeps per step). And they share one connection: a WAL connection drops its whole page
-    /// cache whenever another connection committed since it last read, so with a connection per
-    /// thread every write transaction began by reading its pages again; consecutive writes of one
-    /// process now find them cached. SQLite's lock and busy timeout still arbitrate between
+    /// sleeps per step). They share one connection: a WAL connection drops its whole page cache
+    /// whenever another connection committed since it last read, so with a connection per thread
+    /// every write transaction began by reading its pages again. And writers queued together
+    /// commit together (`GroupCommit`). SQLite's lock and busy timeout still arbitrate between
     /// processes.
+    ///
+    /// The handle itself runs with `synchronous=NORMAL`: when the service is configured `FULL`,
+    /// a group with a durable member syncs the write-ahead log itself after its COMMIT, as SQLite
+    /// would have done inside it, but after SQLite's write lock is released, so others write
+    /// while this group waits for the disk. Callers still return only after the sync; other
+    /// connections may read the change a moment before it is on disk, which a power cut could
+    /// then undo (a status poll saw a category done that is then written again).
     private final class SharedWriter: @unchecked Sendable {
-        let lock = Lock()
+        let commits = GroupCommit()
         let handle: Handle
+        /// Sync the log after a durable group's COMMIT (the service is configured `FULL`).
+        let syncsLog: Bool
+        /// Syncs the log while `handle` goes on writing: a connection of its own, since a handle
+        /// is used by one thread at a time. `GroupCommit` calls it one sync at a time.
+        private let syncer: Handle
 
-        init(_ handle: Handle) { self.handle = handle }
+        init(path: String, busyTimeoutMillis: Int32, syncsLog: Bool) throws(StoreError) {
+            handle = try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: "NORMAL")
+            syncer = try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: "NORMAL")
+            self.syncsLog = syncsLog
+        }
+
+        /// Brings every commit in the log so far to disk, as `synchronous=FULL` does at COMMIT.
+        func syncLog() throws(StoreError) {
+            var code = vq_sqlite3_sync_wal(syncer.db)
+            if code == SQLITE_NOTFOUND {
+                // A connection opens the log on its first read.
+                try syncer.exec("PRAGMA schema_version")
+                code = vq_sqlite3_sync_wal(syncer.db)
+            }
+            guard code == SQLITE_OK else {
+                throw SQLiteConnection.error(code: code, message: "cannot sync the write-ahead log")
+            }
+        }
 
         private final class WeakReference { weak var writer: SharedWriter? }
         private static let registryLock = Lock()
@@ -102,7 +131,7 @@ public final class SQLiteConnection {
             defer { registryLock.unlock() }
             let key = "\(synchronous) \(busyTimeoutMillis) \(path)"
             if let writer = registry[key]?.writer { return writer }
-            let writer = SharedWriter(try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous))
+            let writer = try SharedWriter(path: path, busyTimeoutMillis: busyTimeoutMillis, syncsLog: synchronous == "FULL")
             let reference = WeakReference()
             reference.writer = writer
             registry = registry.filter { $0.value.writer != nil }
@@ -118,8 +147,6 @@ public final class SQLiteConnection {
     private var current: Handle
     private let busyTimeoutMillis: Int32
     private var inTransaction = false
-    /// The connection's durability; a write transaction may ask for less (see `writeTransaction`).
-    private let synchronous: String
 
     /// Opens (creating if needed) the database at `path` in WAL mode.
     /// - Parameters:
@@ -132,7 +159,6 @@ public final class SQLiteConnection {
         writer = try SharedWriter.shared(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous)
         current = reader
         self.busyTimeoutMillis = busyTimeoutMillis
-        self.synchronous = synchronous
     }
 
     /// Runs SQL that takes no parameters and returns no rows we need (pragmas, DDL).
@@ -176,38 +202,78 @@ public final class SQLiteConnection {
     }
 
     /// Runs `body` in a write transaction taken with `BEGIN IMMEDIATE`, so two writers never
-    /// deadlock upgrading read locks. A lock held past the busy timeout is retried a few times
-    /// before `StoreError.busy` reaches the caller.
+    /// deadlock upgrading read locks; returns once it is committed. The transaction may be shared
+    /// with other writers of this process (`GroupCommit`): `body` runs in a savepoint of its own,
+    /// and its failure undoes only its own changes. A lock held past the busy timeout is retried
+    /// a few times before `StoreError.busy` reaches the caller.
     ///
-    /// `durable: false` commits without waiting for the disk (`synchronous=NORMAL` in WAL mode),
-    /// for changes that may be lost on a power cut without harm (a claim: the category is simply
-    /// claimed again). Any later durable commit syncs the whole log, those changes included.
+    /// `durable: false` does not wait for the disk, for changes that may be lost on a power cut
+    /// without harm (a claim: the category is simply claimed again); any later durable commit
+    /// syncs them with it. With `synchronous=NORMAL` configured, no commit waits for the disk.
     public func writeTransaction<T>(durable: Bool = true, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         precondition(!inTransaction, "nested transaction")
-        // As long as the holder may itself wait for SQLite's lock (a first try and three retries of
-        // the busy timeout each): a writer queued here gets the budget it had before it queued.
-        guard writer.lock.lock(waitingAtMost: 4 * Int(busyTimeoutMillis)) else { throw .busy }
-        current = writer.handle
-        let relaxed = !durable && synchronous == "FULL"
-        defer {
-            // The handle is the whole process's: never hand it on inside a transaction (a failed
-            // COMMIT whose ROLLBACK failed too) or with this transaction's durability.
-            if sqlite3_get_autocommit(writer.handle.db) == 0 { try? writer.handle.exec("ROLLBACK") }
-            if relaxed { try? writer.handle.exec("PRAGMA synchronous=FULL") }
-            current = reader
-            writer.lock.unlock()
-        }
-        if relaxed { try run("PRAGMA synchronous=NORMAL") }
-        var attempt = 0
-        while true {
-            do {
-                try run("BEGIN IMMEDIATE")
-                break
-            } catch .busy where attempt < 3 {
-                attempt += 1
-            }
-        }
-        return try committing(body)
+        let handle = writer.handle
+        // As long as the writer running may itself wait for SQLite's lock (a first try and three
+        // retries of the busy timeout each): a writer queued here gets the budget it had before.
+        return try writer.commits.run(
+            durable: durable && writer.syncsLog, waitingAtMost: 4 * Int(busyTimeoutMillis),
+            begin: { () throws(StoreError) in
+                try self.onWriter(handle) { () throws(StoreError) in
+                    var attempt = 0
+                    while true {
+                        do throws(StoreError) {
+                            try self.run("BEGIN IMMEDIATE")
+                            return
+                        } catch .busy where attempt < 3 {
+                            attempt += 1
+                        }
+                    }
+                }
+            },
+            member: { () throws(StoreError) -> T in
+                try self.onWriter(handle) { () throws(StoreError) -> T in
+                    // A statement error that ended the whole transaction (SQLite does that on a
+                    // full disk or an I/O error) must not let later members run in autocommit.
+                    guard sqlite3_get_autocommit(handle.db) == 0 else { throw Self.transactionLost }
+                    try self.run("SAVEPOINT member")
+                    self.inTransaction = true
+                    defer { self.inTransaction = false }
+                    do throws(StoreError) {
+                        let result = try body()
+                        try self.run("RELEASE member")
+                        return result
+                    } catch {
+                        do throws(StoreError) {
+                            try self.run("ROLLBACK TO member")
+                            try self.run("RELEASE member")
+                        } catch {
+                            // The member's changes cannot be undone alone: undo the group's.
+                            _ = try? self.run("ROLLBACK")
+                        }
+                        throw error
+                    }
+                }
+            },
+            commit: { () throws(StoreError) in
+                try self.onWriter(handle) { () throws(StoreError) in
+                    guard sqlite3_get_autocommit(handle.db) == 0 else { throw Self.transactionLost }
+                    try self.run("COMMIT")
+                }
+            },
+            rollback: {
+                // Never hand the process's handle on inside a transaction.
+                if sqlite3_get_autocommit(handle.db) == 0 { try? handle.exec("ROLLBACK") }
+            },
+            sync: writer.syncLog)
+    }
+
+    private static let transactionLost = StoreError.database(code: SQLITE_ABORT, message: "the transaction was rolled back")
+
+    /// Runs `body` with statements going to the process's write handle.
+    private func onWriter<T>(_ handle: Handle, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        current = handle
+        defer { current = reader }
+        return try body()
     }
 
     /// A consistent snapshot for several reads (a job and its categories).

@@ -1,0 +1,130 @@
+import Glibc
+import Testing
+@testable import VisionQueue
+
+/// `GroupCommit` on its own, with recorded steps in place of a database, so that the grouping
+/// can be forced: the first writer's work waits until the others are queued behind it.
+@Suite("GroupCommit")
+struct GroupCommitTests {
+    /// What the steps did, in order, from every thread.
+    final class Journal: @unchecked Sendable {
+        private let lock = Lock()
+        private var entries: [String] = []
+
+        func add(_ entry: String) { lock.withLock { entries.append(entry) } }
+        var all: [String] { lock.withLock { entries } }
+        func count(_ entry: String) -> Int { all.filter { $0 == entry }.count }
+    }
+
+    /// Runs one writer on its own thread; `work` is its member step.
+    final class Writer: @unchecked Sendable {
+        private let lock = Lock()
+        private var outcome: Result<String, StoreError>?
+
+        init(
+            _ commits: GroupCommit, _ journal: Journal, name: String, durable: Bool = true, waitingAtMost: Int = 5_000,
+            failing: Bool = false, work: @escaping @Sendable () -> Void = {}
+        ) {
+            WorkerThread.start { [self] in
+                let outcome = Result { () throws(StoreError) -> String in
+                    try commits.run(
+                        durable: durable, waitingAtMost: waitingAtMost,
+                        begin: { journal.add("begin") },
+                        member: { () throws(StoreError) -> String in
+                            work()
+                            journal.add("member \(name)")
+                            if failing { throw StoreError.database(code: 1, message: "\(name) failed") }
+                            return name
+                        },
+                        commit: { journal.add("commit") },
+                        rollback: { journal.add("rollback") },
+                        sync: { journal.add("sync") })
+                }
+                journal.add("returned \(name)")
+                lock.withLock { self.outcome = outcome }
+            }
+        }
+
+        /// The writer's outcome once it returned (waiting up to 5 s for it).
+        var result: Result<String, StoreError>? {
+            for _ in 0..<5_000 where lock.withLock({ outcome == nil }) { usleep(1_000) }
+            return lock.withLock { outcome }
+        }
+    }
+
+    /// Waits (up to 5 s) for something another thread does.
+    private func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<5_000 where !condition() { usleep(1_000) }
+        return condition()
+    }
+
+    @Test func writersQueuedBehindOneShareItsTransactionAndItsSync() throws {
+        let commits = GroupCommit()
+        let journal = Journal()
+        let release = Journal()
+        // The first writer holds its turn until three others have queued behind it.
+        let first = Writer(commits, journal, name: "a") {
+            _ = eventually { release.count("go") == 1 }
+        }
+        #expect(eventually { journal.count("begin") == 1 })
+        let others = ["b", "c", "d"].map { name in Writer(commits, journal, name: name) }
+        usleep(50_000)  // they queue: nothing of theirs may run while "a" holds the turn
+        #expect(journal.all == ["begin"])
+        release.add("go")
+        for writer in [first] + others { _ = writer.result }
+
+        let entries = journal.all
+        #expect(journal.count("begin") == 1, "one transaction for all four: \(entries)")
+        #expect(journal.count("commit") == 1, "one commit for all four: \(entries)")
+        #expect(journal.count("sync") == 1, "one sync for all four: \(entries)")
+        let commit = try #require(entries.firstIndex(of: "sync"))
+        for name in ["a", "b", "c", "d"] {
+            // Nobody is told its write is done before the group's commit reached the disk.
+            let returned = try #require(entries.firstIndex(of: "returned \(name)"))
+            #expect(returned > commit, "\(name) returned before the sync: \(entries)")
+        }
+        #expect(([first] + others).map { try? $0.result?.get() } == ["a", "b", "c", "d"])
+    }
+
+    @Test func aFailedMemberGetsItsOwnErrorAndTheOthersCommit() throws {
+        let commits = GroupCommit()
+        let journal = Journal()
+        let release = Journal()
+        let first = Writer(commits, journal, name: "a") { _ = eventually { release.count("go") == 1 } }
+        #expect(eventually { journal.count("begin") == 1 })
+        let failing = Writer(commits, journal, name: "b", failing: true)
+        let last = Writer(commits, journal, name: "c")
+        usleep(50_000)
+        release.add("go")
+        for writer in [first, failing, last] { _ = writer.result }
+
+        #expect(journal.count("commit") == 1)
+        #expect(journal.count("rollback") == 0)
+        #expect(try first.result?.get() == "a")
+        #expect(try last.result?.get() == "c")
+        #expect(throws: StoreError.database(code: 1, message: "b failed")) { try failing.result?.get() }
+    }
+
+    @Test func aGroupWithoutDurableMembersIsNotSynced() {
+        let commits = GroupCommit()
+        let journal = Journal()
+        _ = Writer(commits, journal, name: "a", durable: false).result
+        #expect(journal.all == ["begin", "member a", "commit", "returned a"])
+        _ = Writer(commits, journal, name: "b", durable: true).result
+        #expect(journal.all.suffix(5) == ["begin", "member b", "commit", "sync", "returned b"])
+    }
+
+    @Test func aWriterThatWaitsTooLongIsToldBusyAndTheGroupStillCommits() throws {
+        let commits = GroupCommit()
+        let journal = Journal()
+        let release = Journal()
+        let first = Writer(commits, journal, name: "a") { _ = eventually { release.count("go") == 1 } }
+        #expect(eventually { journal.count("begin") == 1 })
+        let impatient = Writer(commits, journal, name: "b", waitingAtMost: 20)
+        #expect(throws: StoreError.busy) { try impatient.result?.get() }
+        release.add("go")
+        #expect(try first.result?.get() == "a")
+        #expect(journal.count("commit") == 1)
+        #expect(!journal.all.contains("member b"))
+    }
+}
