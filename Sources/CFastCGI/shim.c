@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t wake_pipe = -1;
@@ -57,4 +58,11 @@ int vq_process_keep_freed_memory(int bytes) {
     /* Setting the trim threshold freezes glibc's adaptive mmap threshold at 128 kB; raise that too,
        or every larger block would be mapped and unmapped on each use. */
     return mallopt(M_TRIM_THRESHOLD, bytes) && mallopt(M_MMAP_THRESHOLD, bytes);
+}
+
+int vq_fcgi_is_unix_socket(int fd) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof address;
+    if (getsockname(fd, (struct sockaddr *)&address, &length) != 0) return 0;
+    return address.ss_family == AF_UNIX;
 }

@@ -67,7 +67,10 @@ public final class FastCGIServer {
         }
 
         let endpoints = try (0..<settings.threads).map { _ in try makeEndpoint() }
-        let workers = endpoints.map { Worker(endpoint: $0, listenSocket: listenSocket, maxBodyBytes: settings.maxBodyBytes, log: log) }
+        let closesAtOnce = vq_fcgi_is_unix_socket(listenSocket) == 1
+        let workers = endpoints.map {
+            Worker(endpoint: $0, listenSocket: listenSocket, maxBodyBytes: settings.maxBodyBytes, closesAtOnce: closesAtOnce, log: log)
+        }
         let running = Atomic<Int>(workers.count)
         for worker in workers {
             WorkerThread.start {
@@ -110,16 +113,21 @@ private final class Worker: @unchecked Sendable {
     let endpoint: Endpoint
     let listenSocket: Int32
     let maxBodyBytes: Int
+    /// Close each finished connection at once rather than with libfcgi's lingering close (see
+    /// `vq_fcgi_is_unix_socket`): that waited for nginx to close first, a round trip between
+    /// the two processes per request during which the thread served nobody (bench/, figure 1).
+    let closesAtOnce: Bool
     let log: Logger
     /// True while the thread is in (or entering) accept(), where interrupting it is harmless.
     private let idle = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private var thread = pthread_t()
 
-    init(endpoint: Endpoint, listenSocket: Int32, maxBodyBytes: Int, log: Logger) {
+    init(endpoint: Endpoint, listenSocket: Int32, maxBodyBytes: Int, closesAtOnce: Bool, log: Logger) {
         self.endpoint = endpoint
         self.listenSocket = listenSocket
         self.maxBodyBytes = maxBodyBytes
+        self.closesAtOnce = closesAtOnce
         self.log = log
     }
 
@@ -157,6 +165,8 @@ private final class Worker: @unchecked Sendable {
             let incoming = FastCGIRequestReader.read(request.pointee, maxBodyBytes: maxBodyBytes)
             let reply = endpoint.respond(to: incoming, log: log)
             FastCGIResponseWriter.write(reply.response, head: incoming.method == "HEAD", to: request.pointee.out)
+            // Only once the whole request was read: nginx may still be writing a body we refused.
+            if closesAtOnce && FCGX_HasSeenEOF(request.pointee.in) != 0 { FCGX_Detach(request) }
             FCGX_Finish_r(request)
             reply.afterwards?()
         }

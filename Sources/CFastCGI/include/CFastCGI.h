@@ -30,4 +30,10 @@ int vq_fcgi_stop_with_parent(pid_t expected_parent);
 /// Answers 1 on success. (mallopt is in <malloc.h>, which Swift's Glibc module does not export.)
 int vq_process_keep_freed_memory(int bytes);
 
+/// 1 when `fd` is a unix-domain socket. There a responder may close a finished connection at
+/// once: the lingering close libfcgi does (shutdown, then poll and read until the web server
+/// closes its side) guards against a TCP reset discarding the response, which a unix socket
+/// never sends.
+int vq_fcgi_is_unix_socket(int fd);
+
 #endif

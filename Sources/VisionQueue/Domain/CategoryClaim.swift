@@ -16,6 +16,14 @@ public struct CategoryClaim: Sendable, Equatable {
     public var answer: String
     /// All of the job's answers, for generators that write with the whole picture in mind.
     public var answers: [VisionCategory: String]
+
+    /// A fresh lease token: 128 random bits in hex. Only ever compared, so it needs no UUID's
+    /// structure (Foundation's UUID cost about 5% of a claim, bench/ figure 3).
+    public static func newLeaseToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bits = (generator.next(), generator.next())
+        return withUnsafeBytes(of: bits) { $0.hexString }
+    }
 }
 
 /// What a processor gets when it asks the store for a job's next category.

@@ -34,10 +34,9 @@ public struct JobID: Hashable, Sendable, CustomStringConvertible {
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(index)))) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
         bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 4122 variant
-        let hex = bytes.map { byte in String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16) }.joined()
-        let text = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
-            .joined(separator: "-")
-        return JobID(text)!
+        let hex = Array(bytes.hexString.utf8)
+        let text = [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20..<32]].joined(separator: [UInt8(ascii: "-")])
+        return JobID(String(decoding: Array(text), as: UTF8.self))!
     }
 
     public var description: String { rawValue }

@@ -138,8 +138,20 @@ public struct JSONParser {
 
     private mutating func parseString() throws(Failure) -> String {
         index += 1  // opening quote
+        // Most strings have no escapes: validate the run in place, with no copy to build first.
+        let start = index
+        while index < bytes.count, bytes[index] >= 0x20, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
+            index += 1
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+            index += 1
+            guard let string = String(validating: bytes[start..<(index - 1)], as: UTF8.self) else {
+                throw failure("string is not valid UTF-8")
+            }
+            return string
+        }
         var scalars: [UInt8] = []
-        var runStart = index
+        var runStart = start
         while true {
             guard index < bytes.count else { throw failure("unterminated string") }
             let byte = bytes[index]

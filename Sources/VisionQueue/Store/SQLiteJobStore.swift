@@ -197,7 +197,7 @@ public final class SQLiteJobStore: JobStore {
                 case .giveUp(let category, let reason):
                     try settleFailed(id, category, error: reason, now: now)
                 case .run(let category, let attempt):
-                    let token = UUID().uuidString
+                    let token = CategoryClaim.newLeaseToken()
                     let expires = now + lifecycle.policy.leaseMillis
                     let totalAttempts = try db.row(
                         """
