@@ -201,7 +201,8 @@ class Stack:
         env.update({
             "VQ_DATA_DIR": self.dir, "VQ_PORT": str(self.port), "VQ_HOST": "127.0.0.1",
             "VQ_GENERATOR_DELAY_MS": "0", "VQ_JWT_SECRET": self.secret, "VQ_TRIGGER_SECRET": "bench-trigger-" + name,
-            "VQ_THREADS": str(args.threads), "VQ_PROCESSES": str(args.processes), "VQ_SYNCHRONOUS": args.synchronous,
+            "VQ_THREADS": str(args.threads), "VQ_PROCESS_THREADS": str(args.process_threads),
+            "VQ_PROCESSES": str(args.processes), "VQ_SYNCHRONOUS": args.synchronous,
         })
         for key in ("VQ_DB_PATH", "VQ_SOCKET_DIR", "VQ_JWT_SECRET_FILE", "VQ_TRIGGER_SECRET_FILE", "VQ_TRIGGER_URL"):
             env.pop(key, None)
@@ -368,7 +369,7 @@ class References:
         if os.path.exists(self.chain_socket):
             os.unlink(self.chain_socket)
         self.chain = start([os.path.join(args.tools, "chain"), self.chain_socket, self.chain_db,
-                            f"http://127.0.0.1:{self.port}/chain", str(args.processes), str(args.threads),
+                            f"http://127.0.0.1:{self.port}/chain", str(args.processes), str(args.process_threads),
                             synchronous, str(STEPS)], os.path.join(self.dir, "logs", "chain.out"))
         for _ in range(100):
             if os.path.exists(self.chain_socket):
@@ -767,6 +768,9 @@ def main():
     parser.add_argument("--users", type=int, default=50_000, help="distinct users for the create figures")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("VQ_THREADS", "4")))
     parser.add_argument("--processes", type=int, default=int(os.environ.get("VQ_PROCESSES", "2")))
+    parser.add_argument("--process-threads", type=int, default=None,
+                        help="threads per vision-process process, and so per C chain process (default: the "
+                             "service's, the larger of --threads and 16 categories shared among the processes)")
     parser.add_argument("--synchronous", default=os.environ.get("VQ_SYNCHRONOUS", "FULL").upper())
     parser.add_argument("--no-normal", action="store_true", help="skip figure 3 with synchronous=NORMAL")
     parser.add_argument("--seed-cache", default=os.path.join(ROOT, ".build-bench", "seed-cache"),
@@ -774,12 +778,16 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folders")
     parser.add_argument("--results", default=os.path.join(BENCH, "results"))
     args = parser.parse_args()
+    if args.process_threads is None:
+        default = max(args.threads, -(-16 // args.processes))
+        args.process_threads = int(os.environ.get("VQ_PROCESS_THREADS") or min(256, default))
 
     work = tempfile.mkdtemp(prefix="vq-bench-")
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
                "git": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
                                      text=True).stdout.strip(),
-               "settings": {"threads": args.threads, "processes": args.processes, "synchronous": args.synchronous,
+               "settings": {"threads": args.threads, "process_threads": args.process_threads,
+                            "processes": args.processes, "synchronous": args.synchronous,
                             "wrk": f"-t2 -c64 -d{args.seconds}s x {args.rounds} rounds (median)",
                             "jobs": args.jobs, "seed_jobs": args.seed_jobs},
                "work": work}
@@ -1039,8 +1047,9 @@ def table(r):
     lines = [f"Vision Queue benchmark, {r['started']}, git {r['git']}",
              f"Machine: {m.get('cpu', '?')}, {m['cores']} cores, {m.get('memory_gb', '?')} GB, Linux {m['kernel']}, "
              f"{m['nginx']}, libsqlite3 {m.get('libsqlite3', '?')}, libfcgi {m.get('libfcgi', '?')}",
-             f"Settings: {st['processes']} processes x {st['threads']} threads per binary (the floor and the chain "
-             f"alike), synchronous={st['synchronous']}, generator 0 ms, wrk {st['wrk']}",
+             f"Settings: {st['processes']} processes per binary x {st['threads']} threads (vision-create, "
+             f"vision-status and the C floor alike) or {st.get('process_threads', st['threads'])} threads "
+             f"(vision-process and the C chain alike), synchronous={st['synchronous']}, generator 0 ms, wrk {st['wrk']}",
              "Load average (1 min) at each phase: " + ", ".join(f"{k} {v:.1f}" for k, v in r["load_average"].items()),
              ""]
     header = ("Figure", "Measured", "Ratio (same run)", "Target", "")

@@ -6,7 +6,7 @@ import VisionQueue
 /// The whole of a binary's `main`: read the configuration and flags, serve, exit.
 ///
 /// Flags: `--socket PATH` (default `$VQ_SOCKET_DIR/<binary>.sock`), `--threads N` (default
-/// `VQ_THREADS`). A listening socket handed over by a supervisor is used instead of opening one:
+/// `VQ_THREADS`, or `VQ_PROCESS_THREADS` for `vision-process`). A listening socket handed over by a supervisor is used instead of opening one:
 /// `VQ_LISTEN_FD=N`, or systemd socket activation (`LISTEN_PID`/`LISTEN_FDS`, fd 3).
 /// Exits 0 after a clean stop, 1 when it cannot start.
 public enum FastCGIMain {
@@ -18,7 +18,7 @@ public enum FastCGIMain {
             let services = try VisionQueueServices(binary: binary)
             var settings = FastCGIServer.Settings(
                 socketPath: services.configuration.socketPath(for: binary),
-                threads: services.configuration.threads,
+                threads: services.configuration.threads(for: binary),
                 maxBodyBytes: services.configuration.maxBodyBytes,
                 graceSeconds: services.configuration.shutdownGraceSeconds)
             settings.inheritedSocket = inheritedSocket()

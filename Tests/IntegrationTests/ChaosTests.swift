@@ -14,6 +14,9 @@ struct ChaosTests {
                 environment: [
                     "VQ_LEASE_SECONDS": "2", "VQ_STALL_SECONDS": "1", "VQ_SWEEP_INTERVAL_SECONDS": "1",
                     "VQ_MAX_ATTEMPTS": "5", "VQ_MAX_CONCURRENT_CATEGORIES": "64",
+                    // Few workers, so the jobs take long enough (about 15 s) for several kills to land
+                    // mid-category; by default there would be one per category allowed at once.
+                    "VQ_PROCESS_THREADS": "4",
                 ]))
         defer { stack.stop() }
         try stack.auditOutputWrites()

@@ -15,8 +15,14 @@ public struct VisionQueueConfiguration: Sendable {
     /// `VQ_SOCKET_DIR`, default `$VQ_DATA_DIR/run`: where each binary's unix socket lives
     /// (`vision-create.sock`, ...).
     public var socketDirectory: String
-    /// `VQ_THREADS`, default 4: FastCGI worker threads per binary process.
+    /// `VQ_THREADS`, default 4: FastCGI worker threads per process of `vision-create` and
+    /// `vision-status` (and the floor for `vision-process`).
     public var threads: Int
+    /// `VQ_PROCESS_THREADS`: worker threads per `vision-process` process. Each holds one category
+    /// step for as long as the generator takes (minutes with a hosted model), so by default there
+    /// are enough for `VQ_MAX_CONCURRENT_CATEGORIES` to be writing at once: the larger of
+    /// `VQ_THREADS` and that limit shared among `VQ_PROCESSES` (2 x 8 with every default).
+    public var processThreads: Int
     /// `VQ_PROCESSES`, default 2: processes per binary that `vision-queue serve` runs on one shared
     /// socket, so a crashed or paused process never leaves an endpoint unserved.
     public var processes: Int
@@ -104,6 +110,8 @@ public struct VisionQueueConfiguration: Sendable {
         threads = try int("VQ_THREADS", 4, 1...256)
         processes = try int("VQ_PROCESSES", 2, 1...64)
         maxConcurrentCategories = try int("VQ_MAX_CONCURRENT_CATEGORIES", 16, 1...10_000)
+        let sharedLimit = (maxConcurrentCategories + processes - 1) / processes
+        processThreads = try int("VQ_PROCESS_THREADS", min(256, max(threads, sharedLimit)), 1...256)
         stallSeconds = try int("VQ_STALL_SECONDS", 30, 1...86_400)
         sweepIntervalSeconds = try int("VQ_SWEEP_INTERVAL_SECONDS", 15, 0...86_400)
         generatorDelayMillis = try int("VQ_GENERATOR_DELAY_MS", 3000, 0...3_600_000)
@@ -140,6 +148,9 @@ public struct VisionQueueConfiguration: Sendable {
         faultFail = value("VQ_FAULT_FAIL") ?? ""
         faultCrash = value("VQ_FAULT_CRASH") ?? ""
     }
+
+    /// FastCGI worker threads per process of one binary.
+    public func threads(for binary: String) -> Int { binary == "vision-process" ? processThreads : threads }
 
     /// The unix socket of one binary, e.g. `socketPath(for: "vision-status")`.
     public func socketPath(for binary: String) -> String { "\(socketDirectory)/\(binary).sock" }

@@ -1,0 +1,21 @@
+import Testing
+@testable import VisionQueue
+
+@Suite("VisionQueueConfiguration")
+struct VisionQueueConfigurationTests {
+    @Test func processWorkersAreEnoughForEveryAllowedCategoryToWriteAtOnce() throws {
+        let defaults = try VisionQueueConfiguration(environment: [:])
+        #expect(defaults.threads(for: "vision-status") == 4)
+        #expect(defaults.threads(for: "vision-create") == 4)
+        // 16 categories may write at once, shared among 2 processes.
+        #expect(defaults.threads(for: "vision-process") == 8)
+
+        let wider = try VisionQueueConfiguration(environment: ["VQ_MAX_CONCURRENT_CATEGORIES": "50", "VQ_PROCESSES": "3"])
+        #expect(wider.threads(for: "vision-process") == 17)
+        let many = try VisionQueueConfiguration(environment: ["VQ_THREADS": "32"])
+        #expect(many.threads(for: "vision-process") == 32)
+        let chosen = try VisionQueueConfiguration(environment: ["VQ_PROCESS_THREADS": "3"])
+        #expect(chosen.threads(for: "vision-process") == 3)
+        #expect(throws: ConfigurationError.self) { try VisionQueueConfiguration(environment: ["VQ_PROCESS_THREADS": "0"]) }
+    }
+}
