@@ -770,7 +770,8 @@ def main():
     parser.add_argument("--processes", type=int, default=int(os.environ.get("VQ_PROCESSES", "2")))
     parser.add_argument("--process-threads", type=int, default=None,
                         help="threads per vision-process process, and so per C chain process (default: the "
-                             "service's, the larger of --threads and 16 categories shared among the processes)")
+                             "service's, the larger of --threads and VQ_MAX_CONCURRENT_CATEGORIES (16) shared "
+                             "among the processes)")
     parser.add_argument("--synchronous", default=os.environ.get("VQ_SYNCHRONOUS", "FULL").upper())
     parser.add_argument("--no-normal", action="store_true", help="skip figure 3 with synchronous=NORMAL")
     parser.add_argument("--seed-cache", default=os.path.join(ROOT, ".build-bench", "seed-cache"),
@@ -779,7 +780,8 @@ def main():
     parser.add_argument("--results", default=os.path.join(BENCH, "results"))
     args = parser.parse_args()
     if args.process_threads is None:
-        default = max(args.threads, -(-16 // args.processes))
+        limit = int(os.environ.get("VQ_MAX_CONCURRENT_CATEGORIES") or 16)
+        default = max(args.threads, -(-limit // args.processes))
         args.process_threads = int(os.environ.get("VQ_PROCESS_THREADS") or min(256, default))
 
     work = tempfile.mkdtemp(prefix="vq-bench-")

@@ -165,8 +165,11 @@ private final class Worker: @unchecked Sendable {
             let incoming = FastCGIRequestReader.read(request.pointee, maxBodyBytes: maxBodyBytes)
             let reply = endpoint.respond(to: incoming, log: log)
             FastCGIResponseWriter.write(reply.response, head: incoming.method == "HEAD", to: request.pointee.out)
-            // Only once the whole request was read: nginx may still be writing a body we refused.
-            if closesAtOnce && FCGX_HasSeenEOF(request.pointee.in) != 0 { FCGX_Detach(request) }
+            // Only once the whole request was read (nginx may still be writing a body we refused),
+            // and only for a connection that closes now (libfcgi clears the mark only on close).
+            if closesAtOnce && request.pointee.keepConnection == 0 && FCGX_HasSeenEOF(request.pointee.in) != 0 {
+                FCGX_Detach(request)
+            }
             FCGX_Finish_r(request)
             reply.afterwards?()
         }

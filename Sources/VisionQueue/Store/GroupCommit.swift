@@ -8,9 +8,9 @@ import Glibc
 /// per step (bench/, figure 3), which capped a machine near 1,600 steps/s however many cores it
 /// had. Here a writer that finds others queued behind it leaves its transaction open and hands
 /// it to the next one; the last of the group commits for all, and everyone returns only once
-/// that commit is done and, if any of them asked for it, on disk. The sync to disk happens after
-/// the turn is passed on, and one sync covers every group committed before it began. A member's
-/// own failure is rolled back to its savepoint and reaches only that member.
+/// that commit is done (and a writer that asked for it, once it is on disk). The sync to disk
+/// happens after the turn is passed on, and one sync covers every group committed before it
+/// began. A member's own failure is rolled back to its savepoint and reaches only that member.
 ///
 /// One group is open at a time; whoever runs holds the process's write connection alone.
 final class GroupCommit: @unchecked Sendable {
@@ -18,8 +18,14 @@ final class GroupCommit: @unchecked Sendable {
     private final class Group {
         var members = 0
         var durable = false
+        /// The commit is done or failed: members that did not ask for the disk may return.
+        var committed = false
+        /// The sync is done or failed too: every member may return.
         var ended = false
-        var failure: StoreError?
+        var commitFailure: StoreError?
+        var syncFailure: StoreError?
+
+        func outcome(forDurable durable: Bool) -> StoreError? { durable ? commitFailure ?? syncFailure : commitFailure }
     }
 
     /// Most members per group: bounds how long the first one waits for the group's commit.
@@ -27,7 +33,7 @@ final class GroupCommit: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Signalled when the connection is free for the next writer.
     private let turn = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Broadcast when a group ends.
+    /// Broadcast when a group commits and when it ends.
     private let ended = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// A writer is running (a member's work, or a group's begin or commit).
     private var running = false
@@ -64,9 +70,13 @@ final class GroupCommit: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Runs one writer's work in a group transaction; returns once the group's commit is done.
-    /// Throws `.busy` if the connection stayed taken for `waitingAtMost` milliseconds.
+    /// Runs one writer's work in a group transaction; returns once the group's commit is done,
+    /// and for a `durable` writer once it is on disk too. Throws `.busy` if the connection stayed
+    /// taken for `waitingAtMost` milliseconds, or if another member's failure ended the whole
+    /// transaction (this writer's work was undone with it and may simply be tried again).
     /// - Parameters:
+    ///   - isOpen: whether the group's transaction is still open. A statement error that ends the
+    ///     whole transaction (SQLite does so on a full disk or an I/O error) ends its group.
     ///   - begin: begins the transaction a new group writes in.
     ///   - member: this writer's work, run in the open transaction; undoes itself alone if it throws.
     ///   - commit: commits the group's transaction.
@@ -75,6 +85,7 @@ final class GroupCommit: @unchecked Sendable {
     ///     committed, outside the turn, one call at a time.
     func run<T>(
         durable: Bool, waitingAtMost millis: Int,
+        isOpen: () -> Bool,
         begin: () throws(StoreError) -> Void,
         member: () throws(StoreError) -> T,
         commit: () throws(StoreError) -> Void,
@@ -86,8 +97,15 @@ final class GroupCommit: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
             throw .busy
         }
-        let joined = open
+        var joined = open
         open = nil
+        if let lost = joined, !isOpen() {
+            lost.commitFailure = .busy
+            lost.committed = true
+            lost.ended = true
+            pthread_cond_broadcast(ended)
+            joined = nil
+        }
         pthread_mutex_unlock(mutex)
 
         let group: Group
@@ -118,12 +136,14 @@ final class GroupCommit: @unchecked Sendable {
             // Someone is waiting: they end the group (or hand it on in turn).
             open = group
             passTurn()
-            if case .success = result {
-                while !group.ended { pthread_cond_wait(ended, mutex) }
+            guard case .success = result else {
+                pthread_mutex_unlock(mutex)
+                return try result.get()
             }
-            let failure = group.failure
+            while !(durable ? group.ended : group.committed) { pthread_cond_wait(ended, mutex) }
+            let failure = group.outcome(forDurable: durable)
             pthread_mutex_unlock(mutex)
-            if let failure, case .success = result { throw failure }
+            if let failure { throw failure }
             return try result.get()
         }
         pthread_mutex_unlock(mutex)
@@ -138,17 +158,31 @@ final class GroupCommit: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         if failure == nil { committed += 1 }
         let number = committed
+        group.commitFailure = failure
+        group.committed = true
+        let syncing = failure == nil && group.durable
+        if !syncing { group.ended = true }
+        pthread_cond_broadcast(ended)
         // The disk is waited for outside the turn: the next group writes meanwhile.
         passTurn()
         pthread_mutex_unlock(mutex)
-        if failure == nil && group.durable { failure = syncThrough(number, sync) }
-        pthread_mutex_lock(mutex)
-        group.failure = failure
-        group.ended = true
-        pthread_cond_broadcast(ended)
-        pthread_mutex_unlock(mutex)
-        if let failure, case .success = result { throw failure }
+        if syncing {
+            let syncFailure = syncThrough(number, sync)
+            pthread_mutex_lock(mutex)
+            group.syncFailure = syncFailure
+            group.ended = true
+            pthread_cond_broadcast(ended)
+            pthread_mutex_unlock(mutex)
+        }
+        if case .success = result, let failure = group.outcome(forDurable: durable) { throw failure }
         return try result.get()
+    }
+
+    /// Writers waiting for their turn (for tests that need a group to form).
+    var queuedWriters: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return queued
     }
 
     /// Makes groups up to `number` durable, with one sync for all the groups committed by then:

@@ -105,19 +105,20 @@ public final class SQLiteConnection {
             handle = try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: "NORMAL")
             syncer = try Handle(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: "NORMAL")
             self.syncsLog = syncsLog
+            // A connection opens the log on its first read, and keeps it while it is open.
+            try syncer.exec("PRAGMA schema_version")
         }
 
         /// Brings every commit in the log so far to disk, as `synchronous=FULL` does at COMMIT.
+        ///
+        /// A failed sync stops the process, as PostgreSQL does: the commits it should have covered
+        /// are already visible, and after a failed fsync the kernel may have dropped their pages
+        /// while a later fsync reports success, so carrying on would answer for writes that may
+        /// be gone. On restart the log is read back from the disk.
         func syncLog() throws(StoreError) {
-            var code = vq_sqlite3_sync_wal(syncer.db)
-            if code == SQLITE_NOTFOUND {
-                // A connection opens the log on its first read.
-                try syncer.exec("PRAGMA schema_version")
-                code = vq_sqlite3_sync_wal(syncer.db)
-            }
-            guard code == SQLITE_OK else {
-                throw SQLiteConnection.error(code: code, message: "cannot sync the write-ahead log")
-            }
+            let code = vq_sqlite3_sync_wal(syncer.db)
+            if code == SQLITE_NOTFOUND { throw StoreError.database(code: code, message: "the write-ahead log is not open") }
+            guard code == SQLITE_OK else { fatalError("cannot sync the write-ahead log (SQLite error \(code)); stopping") }
         }
 
         private final class WeakReference { weak var writer: SharedWriter? }
@@ -217,6 +218,7 @@ public final class SQLiteConnection {
         // retries of the busy timeout each): a writer queued here gets the budget it had before.
         return try writer.commits.run(
             durable: durable && writer.syncsLog, waitingAtMost: 4 * Int(busyTimeoutMillis),
+            isOpen: { sqlite3_get_autocommit(handle.db) == 0 },
             begin: { () throws(StoreError) in
                 try self.onWriter(handle) { () throws(StoreError) in
                     var attempt = 0
@@ -267,7 +269,12 @@ public final class SQLiteConnection {
             sync: writer.syncLog)
     }
 
-    private static let transactionLost = StoreError.database(code: SQLITE_ABORT, message: "the transaction was rolled back")
+    /// Another writer's failure ended the shared transaction: this writer's work went with it, and
+    /// trying again is all it takes.
+    /// Writers of this process waiting for the write connection (for tests that need a group).
+    var queuedWriters: Int { writer.commits.queuedWriters }
+
+    private static let transactionLost = StoreError.busy
 
     /// Runs `body` with statements going to the process's write handle.
     private func onWriter<T>(_ handle: Handle, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {

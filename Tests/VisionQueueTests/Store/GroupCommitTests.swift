@@ -16,6 +16,16 @@ struct GroupCommitTests {
         func count(_ entry: String) -> Int { all.filter { $0 == entry }.count }
     }
 
+    /// Stands in for the database's transaction: open from `begin` until a member ends it.
+    final class Transaction: @unchecked Sendable {
+        private let lock = Lock()
+        private var lost = false
+
+        var isOpen: Bool { lock.withLock { !lost } }
+        func begin() { lock.withLock { lost = false } }
+        func end() { lock.withLock { lost = true } }
+    }
+
     /// Runs one writer on its own thread; `work` is its member step.
     final class Writer: @unchecked Sendable {
         private let lock = Lock()
@@ -23,22 +33,34 @@ struct GroupCommitTests {
 
         init(
             _ commits: GroupCommit, _ journal: Journal, name: String, durable: Bool = true, waitingAtMost: Int = 5_000,
-            failing: Bool = false, work: @escaping @Sendable () -> Void = {}
+            failing: Bool = false, endingTheTransaction: Bool = false, transaction: Transaction = Transaction(),
+            work: @escaping @Sendable () -> Void = {}, syncing: @escaping @Sendable () -> Void = {}
         ) {
             WorkerThread.start { [self] in
                 let outcome = Result { () throws(StoreError) -> String in
                     try commits.run(
                         durable: durable, waitingAtMost: waitingAtMost,
-                        begin: { journal.add("begin") },
+                        isOpen: { transaction.isOpen },
+                        begin: {
+                            journal.add("begin")
+                            transaction.begin()
+                        },
                         member: { () throws(StoreError) -> String in
                             work()
                             journal.add("member \(name)")
-                            if failing { throw StoreError.database(code: 1, message: "\(name) failed") }
+                            if endingTheTransaction { transaction.end() }
+                            if failing || endingTheTransaction { throw StoreError.database(code: 1, message: "\(name) failed") }
                             return name
                         },
-                        commit: { journal.add("commit") },
+                        commit: { () throws(StoreError) in
+                            guard transaction.isOpen else { throw StoreError.busy }
+                            journal.add("commit")
+                        },
                         rollback: { journal.add("rollback") },
-                        sync: { journal.add("sync") })
+                        sync: {
+                            syncing()
+                            journal.add("sync")
+                        })
                 }
                 journal.add("returned \(name)")
                 lock.withLock { self.outcome = outcome }
@@ -68,8 +90,8 @@ struct GroupCommitTests {
         }
         #expect(eventually { journal.count("begin") == 1 })
         let others = ["b", "c", "d"].map { name in Writer(commits, journal, name: name) }
-        usleep(50_000)  // they queue: nothing of theirs may run while "a" holds the turn
-        #expect(journal.all == ["begin"])
+        #expect(eventually { commits.queuedWriters == 3 })
+        #expect(journal.all == ["begin"], "nothing of theirs runs while \"a\" holds the turn")
         release.add("go")
         for writer in [first] + others { _ = writer.result }
 
@@ -94,7 +116,7 @@ struct GroupCommitTests {
         #expect(eventually { journal.count("begin") == 1 })
         let failing = Writer(commits, journal, name: "b", failing: true)
         let last = Writer(commits, journal, name: "c")
-        usleep(50_000)
+        #expect(eventually { commits.queuedWriters == 2 })
         release.add("go")
         for writer in [first, failing, last] { _ = writer.result }
 
@@ -126,5 +148,73 @@ struct GroupCommitTests {
         #expect(try first.result?.get() == "a")
         #expect(journal.count("commit") == 1)
         #expect(!journal.all.contains("member b"))
+    }
+
+    @Test func aMemberThatEndsTheWholeTransactionFailsTheEarlierMembersWithBusy() throws {
+        let commits = GroupCommit()
+        let journal = Journal()
+        let release = Journal()
+        let transaction = Transaction()
+        let first = Writer(commits, journal, name: "a", transaction: transaction) {
+            _ = eventually { release.count("go") == 1 }
+        }
+        #expect(eventually { journal.count("begin") == 1 })
+        let breaking = Writer(commits, journal, name: "b", endingTheTransaction: true, transaction: transaction)
+        #expect(eventually { commits.queuedWriters == 1 })
+        release.add("go")
+
+        // "a"'s work went with the transaction: it is told to try again, "b" gets its own error.
+        #expect(throws: StoreError.busy) { try first.result?.get() }
+        #expect(throws: StoreError.database(code: 1, message: "b failed")) { try breaking.result?.get() }
+        #expect(journal.count("commit") == 0)
+        let next = Writer(commits, journal, name: "c", transaction: transaction)
+        #expect(try next.result?.get() == "c")
+        #expect(journal.count("begin") == 2)
+    }
+
+    @Test func aWriterJoiningAnEndedTransactionBeginsAFreshOne() throws {
+        let commits = GroupCommit()
+        let journal = Journal()
+        let release = Journal()
+        let transaction = Transaction()
+        let first = Writer(commits, journal, name: "a", transaction: transaction) {
+            _ = eventually { release.count("go") == 1 }
+        }
+        #expect(eventually { journal.count("begin") == 1 })
+        // "b" ends the transaction only once "c" is queued behind it, so "c" joins what is left.
+        let breaking = Writer(commits, journal, name: "b", endingTheTransaction: true, transaction: transaction) {
+            journal.add("b running")
+            _ = eventually { commits.queuedWriters == 1 }
+        }
+        #expect(eventually { commits.queuedWriters == 1 })
+        release.add("go")
+        #expect(eventually { journal.count("b running") == 1 })
+        let joining = Writer(commits, journal, name: "c", transaction: transaction)
+
+        #expect(try joining.result?.get() == "c", "c writes in a transaction of its own: \(journal.all)")
+        #expect(throws: StoreError.busy) { try first.result?.get() }
+        #expect(throws: StoreError.database(code: 1, message: "b failed")) { try breaking.result?.get() }
+        #expect(journal.count("begin") == 2)
+        #expect(journal.count("commit") == 1)
+    }
+
+    @Test func aWriterThatDidNotAskForTheDiskReturnsAtCommitAndTheOthersAfterTheSync() throws {
+        let commits = GroupCommit()
+        let journal = Journal()
+        let release = Journal()
+        let claim = Writer(commits, journal, name: "a", durable: false) { _ = eventually { release.count("go") == 1 } }
+        #expect(eventually { journal.count("begin") == 1 })
+        // The disk takes as long as "a" takes to return: forever, if "a" waited for it.
+        let result = Writer(commits, journal, name: "b", durable: true, syncing: {
+            _ = eventually { journal.count("returned a") == 1 }
+        })
+        #expect(eventually { commits.queuedWriters == 1 })
+        release.add("go")
+        #expect(try claim.result?.get() == "a")
+        #expect(try result.result?.get() == "b")
+        let entries = journal.all
+        #expect(entries.firstIndex(of: "returned a")! < entries.firstIndex(of: "sync")!, "\(entries)")
+        #expect(entries.firstIndex(of: "returned b")! > entries.firstIndex(of: "sync")!, "\(entries)")
+        #expect(journal.count("sync") == 1)
     }
 }

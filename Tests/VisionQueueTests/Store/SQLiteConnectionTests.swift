@@ -1,43 +1,122 @@
+import Glibc
 import Testing
 @testable import VisionQueue
 
-/// The write path every store method takes: transactions on the process's shared write handle.
+/// The write path every store method takes: transactions on the process's shared write handle,
+/// several writers of a process in one transaction when they queue behind each other.
 @Suite("SQLiteConnection")
 final class SQLiteConnectionTests {
     let file = TemporaryDatabase()
 
     deinit { file.remove() }
 
+    /// A write transaction on a thread of its own (with a connection of its own, as each worker
+    /// thread has), its outcome read (waiting up to 5 s) later.
+    final class Write: @unchecked Sendable {
+        private let lock = Lock()
+        private var started = false
+        private var outcome: Result<Void, StoreError>?
+
+        init(_ path: String, _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void) {
+            WorkerThread.start { [self] in
+                let outcome = Result { () throws(StoreError) in
+                    let db = try SQLiteConnection(path: path)
+                    try db.writeTransaction { () throws(StoreError) in
+                        lock.withLock { started = true }
+                        try body(db)
+                    }
+                }
+                lock.withLock { self.outcome = outcome }
+            }
+        }
+
+        var hasStarted: Bool { lock.withLock { started } }
+
+        var result: Result<Void, StoreError>? {
+            for _ in 0..<5_000 where lock.withLock({ outcome == nil }) { usleep(1_000) }
+            return lock.withLock { outcome }
+        }
+    }
+
+    private func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<5_000 where !condition() { usleep(1_000) }
+        return condition()
+    }
+
+    /// Runs `first` holding the write connection until `second` is queued behind it, so that the
+    /// two share one transaction.
+    private func grouped(
+        _ first: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void,
+        _ second: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void
+    ) -> (Result<Void, StoreError>?, Result<Void, StoreError>?) {
+        let queuedBehind = GroupCommitTests.Journal()
+        let firstWrite = Write(file.path) { db throws(StoreError) in
+            try first(db)
+            for _ in 0..<5_000 where db.queuedWriters == 0 { usleep(1_000) }
+            if db.queuedWriters > 0 { queuedBehind.add("second") }
+        }
+        #expect(eventually { firstWrite.hasStarted })
+        let secondWrite = Write(file.path) { db throws(StoreError) in try second(db) }
+        let results = (firstWrite.result, secondWrite.result)
+        #expect(queuedBehind.count("second") == 1, "the second writer queued behind the first")
+        return results
+    }
+
     private func names(_ db: SQLiteConnection) throws -> [String] {
         try db.rows("SELECT name FROM notes ORDER BY name") { $0.text(0) }
     }
 
-    @Test func aFailedWriteUndoesOnlyItsOwnChangesAndTheHandleGoesOnWorking() throws {
-        let first = try SQLiteConnection(path: file.path)
-        let second = try SQLiteConnection(path: file.path)
-        try first.writeTransaction { () throws(StoreError) in try first.execute("CREATE TABLE notes (name TEXT NOT NULL)") }
-        try first.writeTransaction { () throws(StoreError) in try first.run("INSERT INTO notes VALUES ('kept')") }
+    private func makeTable(_ db: SQLiteConnection) throws {
+        try db.writeTransaction { () throws(StoreError) in try db.execute("CREATE TABLE notes (name TEXT NOT NULL, data BLOB)") }
+    }
 
-        #expect(throws: StoreError.self) {
-            try second.writeTransaction { () throws(StoreError) in
-                try second.run("INSERT INTO notes VALUES ('undone')")
-                try second.run("INSERT INTO notes VALUES (NULL)")  // NOT NULL: the transaction fails here
-            }
-        }
-        try second.writeTransaction(durable: false) { () throws(StoreError) in try second.run("INSERT INTO notes VALUES ('after')") }
+    @Test func aFailedWriteInASharedTransactionUndoesOnlyItsOwnChanges() throws {
+        let db = try SQLiteConnection(path: file.path)
+        try makeTable(db)
+        let (first, second) = grouped(
+            { db throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('kept')") },
+            { db throws(StoreError) in
+                try db.run("INSERT INTO notes (name) VALUES ('undone')")
+                try db.run("INSERT INTO notes (name) VALUES (NULL)")  // NOT NULL: this writer fails here
+            })
+        #expect(throws: Never.self) { try first?.get() }
+        #expect(throws: StoreError.self) { try second?.get() }
+        try db.writeTransaction(durable: false) { () throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('after')") }
 
-        #expect(try names(first) == ["after", "kept"])
+        #expect(try names(db) == ["after", "kept"])
         let reopened = try SQLiteConnection(path: file.path, synchronous: "NORMAL")
         #expect(try names(reopened) == ["after", "kept"])
+    }
+
+    @Test func aWriteThatEndsTheWholeTransactionLetsTheOthersTryAgain() throws {
+        let db = try SQLiteConnection(path: file.path)
+        try makeTable(db)
+        let pages = try #require(try db.row("PRAGMA page_count") { $0.int(0) })
+        let (first, second) = grouped(
+            { db throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('lost')") },
+            { db throws(StoreError) in
+                // A full disk: SQLite rolls back the whole transaction, not only this statement.
+                try db.execute("PRAGMA max_page_count = \(pages + 4)")
+                try db.run("INSERT INTO notes (name, data) VALUES ('too big', randomblob(1000000))")
+            })
+        #expect(throws: StoreError.busy, "the first writer's work went with the transaction: it may try again") {
+            try first?.get()
+        }
+        #expect(throws: StoreError.self) { try second?.get() }
+        try db.writeTransaction { () throws(StoreError) in
+            try db.execute("PRAGMA max_page_count = 1073741823")
+            try db.run("INSERT INTO notes (name) VALUES ('again')")
+        }
+        #expect(try names(db) == ["again"])
     }
 
     @Test func aWriteIsVisibleToEveryConnectionOnceItReturns() throws {
         let writer = try SQLiteConnection(path: file.path)
         let reader = try SQLiteConnection(path: file.path, busyTimeoutMillis: 1_000)
-        try writer.writeTransaction { () throws(StoreError) in try writer.execute("CREATE TABLE notes (name TEXT NOT NULL)") }
+        try makeTable(writer)
         for index in 0..<20 {
             try writer.writeTransaction(durable: index.isMultiple(of: 2)) { () throws(StoreError) in
-                try writer.run("INSERT INTO notes VALUES (?)", [.text("n\(index)")])
+                try writer.run("INSERT INTO notes (name) VALUES (?)", [.text("n\(index)")])
             }
             #expect(try reader.row("SELECT count(*) FROM notes") { $0.int(0) } == Int64(index + 1))
         }
