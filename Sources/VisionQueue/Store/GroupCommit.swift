@@ -15,6 +15,9 @@ import Glibc
 /// One group is open at a time; whoever runs holds the process's write connection alone.
 final class GroupCommit: @unchecked Sendable {
     /// One shared transaction.
+    ///
+    /// Its members wait on conditions of its own, each woken once: a member that asked for the
+    /// disk is not woken at the commit only to sleep again until the sync, nor by other groups.
     private final class Group {
         var members = 0
         var durable = false
@@ -24,8 +27,46 @@ final class GroupCommit: @unchecked Sendable {
         var ended = false
         var commitFailure: StoreError?
         var syncFailure: StoreError?
+        let committedSignal = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        let endedSignal = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+        init() {
+            pthread_cond_init(committedSignal, nil)
+            pthread_cond_init(endedSignal, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(committedSignal)
+            pthread_cond_destroy(endedSignal)
+            committedSignal.deallocate()
+            endedSignal.deallocate()
+        }
 
         func outcome(forDurable durable: Bool) -> StoreError? { durable ? commitFailure ?? syncFailure : commitFailure }
+
+        /// With the mutex held.
+        func markCommitted(failure: StoreError?, ending: Bool) {
+            commitFailure = failure
+            committed = true
+            pthread_cond_broadcast(committedSignal)
+            if ending { markEnded(syncFailure: nil) }
+        }
+
+        /// With the mutex held.
+        func markEnded(syncFailure: StoreError?) {
+            self.syncFailure = syncFailure
+            ended = true
+            pthread_cond_broadcast(endedSignal)
+        }
+
+        /// With the mutex held: waits until a member asking for the disk (or not) may return.
+        func wait(durable: Bool, _ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+            if durable {
+                while !ended { pthread_cond_wait(endedSignal, mutex) }
+            } else {
+                while !committed { pthread_cond_wait(committedSignal, mutex) }
+            }
+        }
     }
 
     /// Most members per group: bounds how long the first one waits for the group's commit.
@@ -33,8 +74,6 @@ final class GroupCommit: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Signalled when the connection is free for the next writer.
     private let turn = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Broadcast when a group commits and when it ends.
-    private let ended = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// A writer is running (a member's work, or a group's begin or commit).
     private var running = false
     /// Writers waiting for their turn.
@@ -55,18 +94,15 @@ final class GroupCommit: @unchecked Sendable {
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
         pthread_cond_init(turn, &attributes)
-        pthread_cond_init(ended, &attributes)
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
         pthread_cond_destroy(turn)
-        pthread_cond_destroy(ended)
         pthread_mutex_destroy(mutex)
         pthread_mutex_destroy(syncMutex)
         syncMutex.deallocate()
         turn.deallocate()
-        ended.deallocate()
         mutex.deallocate()
     }
 
@@ -100,10 +136,7 @@ final class GroupCommit: @unchecked Sendable {
         var joined = open
         open = nil
         if let lost = joined, !isOpen() {
-            lost.commitFailure = .busy
-            lost.committed = true
-            lost.ended = true
-            pthread_cond_broadcast(ended)
+            lost.markCommitted(failure: .busy, ending: true)
             joined = nil
         }
         pthread_mutex_unlock(mutex)
@@ -140,7 +173,7 @@ final class GroupCommit: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
                 return try result.get()
             }
-            while !(durable ? group.ended : group.committed) { pthread_cond_wait(ended, mutex) }
+            group.wait(durable: durable, mutex)
             let failure = group.outcome(forDurable: durable)
             pthread_mutex_unlock(mutex)
             if let failure { throw failure }
@@ -158,20 +191,15 @@ final class GroupCommit: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         if failure == nil { committed += 1 }
         let number = committed
-        group.commitFailure = failure
-        group.committed = true
         let syncing = failure == nil && group.durable
-        if !syncing { group.ended = true }
-        pthread_cond_broadcast(ended)
+        group.markCommitted(failure: failure, ending: !syncing)
         // The disk is waited for outside the turn: the next group writes meanwhile.
         passTurn()
         pthread_mutex_unlock(mutex)
         if syncing {
             let syncFailure = syncThrough(number, sync)
             pthread_mutex_lock(mutex)
-            group.syncFailure = syncFailure
-            group.ended = true
-            pthread_cond_broadcast(ended)
+            group.markEnded(syncFailure: syncFailure)
             pthread_mutex_unlock(mutex)
         }
         if case .success = result, let failure = group.outcome(forDurable: durable) { throw failure }
