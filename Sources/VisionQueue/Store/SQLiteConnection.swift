@@ -57,6 +57,9 @@ public final class SQLiteConnection {
             }
         }
 
+        /// Inside a transaction (SQLite ends one on its own after a full disk or an I/O error).
+        var isInTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
+
         /// Runs SQL that takes no parameters and returns no rows we need.
         func exec(_ sql: String) throws(StoreError) {
             var message: UnsafeMutablePointer<CChar>?
@@ -218,7 +221,7 @@ public final class SQLiteConnection {
         // retries of the busy timeout each): a writer queued here gets the budget it had before.
         return try writer.commits.run(
             durable: durable && writer.syncsLog, waitingAtMost: 4 * Int(busyTimeoutMillis),
-            isOpen: { sqlite3_get_autocommit(handle.db) == 0 },
+            isOpen: { handle.isInTransaction },
             begin: { () throws(StoreError) in
                 try self.onWriter(handle) { () throws(StoreError) in
                     var attempt = 0
@@ -233,10 +236,9 @@ public final class SQLiteConnection {
                 }
             },
             member: { () throws(StoreError) -> T in
+                // Always in an open transaction: `GroupCommit` ends a group whose transaction a
+                // member's statement error ended before anyone else joins it.
                 try self.onWriter(handle) { () throws(StoreError) -> T in
-                    // A statement error that ended the whole transaction (SQLite does that on a
-                    // full disk or an I/O error) must not let later members run in autocommit.
-                    guard sqlite3_get_autocommit(handle.db) == 0 else { throw Self.transactionLost }
                     try self.run("SAVEPOINT member")
                     self.inTransaction = true
                     defer { self.inTransaction = false }
@@ -258,23 +260,21 @@ public final class SQLiteConnection {
             },
             commit: { () throws(StoreError) in
                 try self.onWriter(handle) { () throws(StoreError) in
-                    guard sqlite3_get_autocommit(handle.db) == 0 else { throw Self.transactionLost }
+                    // Another writer's failure ended the shared transaction: this writer's work
+                    // went with it, and trying again is all it takes.
+                    guard handle.isInTransaction else { throw StoreError.busy }
                     try self.run("COMMIT")
                 }
             },
             rollback: {
                 // Never hand the process's handle on inside a transaction.
-                if sqlite3_get_autocommit(handle.db) == 0 { try? handle.exec("ROLLBACK") }
+                if handle.isInTransaction { try? handle.exec("ROLLBACK") }
             },
             sync: writer.syncLog)
     }
 
-    /// Another writer's failure ended the shared transaction: this writer's work went with it, and
-    /// trying again is all it takes.
     /// Writers of this process waiting for the write connection (for tests that need a group).
     var queuedWriters: Int { writer.commits.queuedWriters }
-
-    private static let transactionLost = StoreError.busy
 
     /// Runs `body` with statements going to the process's write handle.
     private func onWriter<T>(_ handle: Handle, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {

@@ -17,17 +17,6 @@ public final class Lock: @unchecked Sendable {
 
     public func lock() { pthread_mutex_lock(mutex) }
 
-    /// Waits at most `millis` for the lock; false when it stayed taken.
-    public func lock(waitingAtMost millis: Int) -> Bool {
-        if pthread_mutex_trylock(mutex) == 0 { return true }
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        let nanoseconds = Int(deadline.tv_nsec) + (millis % 1000) * 1_000_000
-        deadline.tv_sec += millis / 1000 + nanoseconds / 1_000_000_000
-        deadline.tv_nsec = nanoseconds % 1_000_000_000
-        return pthread_mutex_timedlock(mutex, &deadline) == 0
-    }
-
     public func unlock() { pthread_mutex_unlock(mutex) }
 
     public func withLock<T>(_ body: () throws -> T) rethrows -> T {

@@ -28,8 +28,7 @@ struct GroupCommitTests {
 
     /// Runs one writer on its own thread; `work` is its member step.
     final class Writer: @unchecked Sendable {
-        private let lock = Lock()
-        private var outcome: Result<String, StoreError>?
+        private let outcome = ThreadOutcome<Result<String, StoreError>>()
 
         init(
             _ commits: GroupCommit, _ journal: Journal, name: String, durable: Bool = true, waitingAtMost: Int = 5_000,
@@ -63,36 +62,35 @@ struct GroupCommitTests {
                         })
                 }
                 journal.add("returned \(name)")
-                lock.withLock { self.outcome = outcome }
+                self.outcome.set(outcome)
             }
         }
 
         /// The writer's outcome once it returned (waiting up to 5 s for it).
-        var result: Result<String, StoreError>? {
-            for _ in 0..<5_000 where lock.withLock({ outcome == nil }) { usleep(1_000) }
-            return lock.withLock { outcome }
-        }
+        var result: Result<String, StoreError>? { outcome.value }
     }
 
-    /// Waits (up to 5 s) for something another thread does.
-    private func eventually(_ condition: () -> Bool) -> Bool {
-        for _ in 0..<5_000 where !condition() { usleep(1_000) }
-        return condition()
+    /// Starts writer "a", which holds the turn (inside its member step) until `gate` opens, so
+    /// that writers started meanwhile queue behind it; returns once "a" has begun.
+    private func holdingWriter(
+        _ commits: GroupCommit, _ journal: Journal, _ gate: Gate, durable: Bool = true,
+        transaction: Transaction = Transaction()
+    ) -> Writer {
+        let writer = Writer(commits, journal, name: "a", durable: durable, transaction: transaction) { gate.wait() }
+        #expect(eventually { journal.count("begin") == 1 })
+        return writer
     }
 
     @Test func writersQueuedBehindOneShareItsTransactionAndItsSync() throws {
         let commits = GroupCommit()
         let journal = Journal()
-        let release = Journal()
+        let gate = Gate()
         // The first writer holds its turn until three others have queued behind it.
-        let first = Writer(commits, journal, name: "a") {
-            _ = eventually { release.count("go") == 1 }
-        }
-        #expect(eventually { journal.count("begin") == 1 })
+        let first = holdingWriter(commits, journal, gate)
         let others = ["b", "c", "d"].map { name in Writer(commits, journal, name: name) }
         #expect(eventually { commits.queuedWriters == 3 })
         #expect(journal.all == ["begin"], "nothing of theirs runs while \"a\" holds the turn")
-        release.add("go")
+        gate.open()
         for writer in [first] + others { _ = writer.result }
 
         let entries = journal.all
@@ -111,13 +109,12 @@ struct GroupCommitTests {
     @Test func aFailedMemberGetsItsOwnErrorAndTheOthersCommit() throws {
         let commits = GroupCommit()
         let journal = Journal()
-        let release = Journal()
-        let first = Writer(commits, journal, name: "a") { _ = eventually { release.count("go") == 1 } }
-        #expect(eventually { journal.count("begin") == 1 })
+        let gate = Gate()
+        let first = holdingWriter(commits, journal, gate)
         let failing = Writer(commits, journal, name: "b", failing: true)
         let last = Writer(commits, journal, name: "c")
         #expect(eventually { commits.queuedWriters == 2 })
-        release.add("go")
+        gate.open()
         for writer in [first, failing, last] { _ = writer.result }
 
         #expect(journal.count("commit") == 1)
@@ -139,12 +136,11 @@ struct GroupCommitTests {
     @Test func aWriterThatWaitsTooLongIsToldBusyAndTheGroupStillCommits() throws {
         let commits = GroupCommit()
         let journal = Journal()
-        let release = Journal()
-        let first = Writer(commits, journal, name: "a") { _ = eventually { release.count("go") == 1 } }
-        #expect(eventually { journal.count("begin") == 1 })
+        let gate = Gate()
+        let first = holdingWriter(commits, journal, gate)
         let impatient = Writer(commits, journal, name: "b", waitingAtMost: 20)
         #expect(throws: StoreError.busy) { try impatient.result?.get() }
-        release.add("go")
+        gate.open()
         #expect(try first.result?.get() == "a")
         #expect(journal.count("commit") == 1)
         #expect(!journal.all.contains("member b"))
@@ -153,15 +149,12 @@ struct GroupCommitTests {
     @Test func aMemberThatEndsTheWholeTransactionFailsTheEarlierMembersWithBusy() throws {
         let commits = GroupCommit()
         let journal = Journal()
-        let release = Journal()
+        let gate = Gate()
         let transaction = Transaction()
-        let first = Writer(commits, journal, name: "a", transaction: transaction) {
-            _ = eventually { release.count("go") == 1 }
-        }
-        #expect(eventually { journal.count("begin") == 1 })
+        let first = holdingWriter(commits, journal, gate, transaction: transaction)
         let breaking = Writer(commits, journal, name: "b", endingTheTransaction: true, transaction: transaction)
         #expect(eventually { commits.queuedWriters == 1 })
-        release.add("go")
+        gate.open()
 
         // "a"'s work went with the transaction: it is told to try again, "b" gets its own error.
         #expect(throws: StoreError.busy) { try first.result?.get() }
@@ -175,19 +168,16 @@ struct GroupCommitTests {
     @Test func aWriterJoiningAnEndedTransactionBeginsAFreshOne() throws {
         let commits = GroupCommit()
         let journal = Journal()
-        let release = Journal()
+        let gate = Gate()
         let transaction = Transaction()
-        let first = Writer(commits, journal, name: "a", transaction: transaction) {
-            _ = eventually { release.count("go") == 1 }
-        }
-        #expect(eventually { journal.count("begin") == 1 })
+        let first = holdingWriter(commits, journal, gate, transaction: transaction)
         // "b" ends the transaction only once "c" is queued behind it, so "c" joins what is left.
         let breaking = Writer(commits, journal, name: "b", endingTheTransaction: true, transaction: transaction) {
             journal.add("b running")
             _ = eventually { commits.queuedWriters == 1 }
         }
         #expect(eventually { commits.queuedWriters == 1 })
-        release.add("go")
+        gate.open()
         #expect(eventually { journal.count("b running") == 1 })
         let joining = Writer(commits, journal, name: "c", transaction: transaction)
 
@@ -201,15 +191,14 @@ struct GroupCommitTests {
     @Test func aWriterThatDidNotAskForTheDiskReturnsAtCommitAndTheOthersAfterTheSync() throws {
         let commits = GroupCommit()
         let journal = Journal()
-        let release = Journal()
-        let claim = Writer(commits, journal, name: "a", durable: false) { _ = eventually { release.count("go") == 1 } }
-        #expect(eventually { journal.count("begin") == 1 })
+        let gate = Gate()
+        let claim = holdingWriter(commits, journal, gate, durable: false)
         // The disk takes as long as "a" takes to return: forever, if "a" waited for it.
         let result = Writer(commits, journal, name: "b", durable: true, syncing: {
             _ = eventually { journal.count("returned a") == 1 }
         })
         #expect(eventually { commits.queuedWriters == 1 })
-        release.add("go")
+        gate.open()
         #expect(try claim.result?.get() == "a")
         #expect(try result.result?.get() == "b")
         let entries = journal.all

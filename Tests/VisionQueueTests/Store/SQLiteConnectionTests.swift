@@ -13,34 +13,25 @@ final class SQLiteConnectionTests {
     /// A write transaction on a thread of its own (with a connection of its own, as each worker
     /// thread has), its outcome read (waiting up to 5 s) later.
     final class Write: @unchecked Sendable {
-        private let lock = Lock()
-        private var started = false
-        private var outcome: Result<Void, StoreError>?
+        private let started = Gate()
+        private let outcome = ThreadOutcome<Result<Void, StoreError>>()
 
         init(_ path: String, _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void) {
             WorkerThread.start { [self] in
-                let outcome = Result { () throws(StoreError) in
+                outcome.set(Result { () throws(StoreError) in
                     let db = try SQLiteConnection(path: path)
                     try db.writeTransaction { () throws(StoreError) in
-                        lock.withLock { started = true }
+                        started.open()
                         try body(db)
                     }
-                }
-                lock.withLock { self.outcome = outcome }
+                })
             }
         }
 
-        var hasStarted: Bool { lock.withLock { started } }
+        /// Returns once the write's body runs (waiting up to 5 s).
+        func waitUntilStarted() { started.wait() }
 
-        var result: Result<Void, StoreError>? {
-            for _ in 0..<5_000 where lock.withLock({ outcome == nil }) { usleep(1_000) }
-            return lock.withLock { outcome }
-        }
-    }
-
-    private func eventually(_ condition: () -> Bool) -> Bool {
-        for _ in 0..<5_000 where !condition() { usleep(1_000) }
-        return condition()
+        var result: Result<Void, StoreError>? { outcome.value }
     }
 
     /// Runs `first` holding the write connection until `second` is queued behind it, so that the
@@ -55,7 +46,7 @@ final class SQLiteConnectionTests {
             for _ in 0..<5_000 where db.queuedWriters == 0 { usleep(1_000) }
             if db.queuedWriters > 0 { queuedBehind.add("second") }
         }
-        #expect(eventually { firstWrite.hasStarted })
+        firstWrite.waitUntilStarted()
         let secondWrite = Write(file.path) { db throws(StoreError) in try second(db) }
         let results = (firstWrite.result, secondWrite.result)
         #expect(queuedBehind.count("second") == 1, "the second writer queued behind the first")
@@ -81,7 +72,7 @@ final class SQLiteConnectionTests {
             })
         #expect(throws: Never.self) { try first?.get() }
         #expect(throws: StoreError.self) { try second?.get() }
-        try db.writeTransaction(durable: false) { () throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('after')") }
+        _ = try db.writeTransaction(durable: false) { () throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('after')") }
 
         #expect(try names(db) == ["after", "kept"])
         let reopened = try SQLiteConnection(path: file.path, synchronous: "NORMAL")
@@ -115,7 +106,7 @@ final class SQLiteConnectionTests {
         let reader = try SQLiteConnection(path: file.path, busyTimeoutMillis: 1_000)
         try makeTable(writer)
         for index in 0..<20 {
-            try writer.writeTransaction(durable: index.isMultiple(of: 2)) { () throws(StoreError) in
+            _ = try writer.writeTransaction(durable: index.isMultiple(of: 2)) { () throws(StoreError) in
                 try writer.run("INSERT INTO notes (name) VALUES (?)", [.text("n\(index)")])
             }
             #expect(try reader.row("SELECT count(*) FROM notes") { $0.int(0) } == Int64(index + 1))

@@ -147,3 +147,31 @@ func handSignedToken(header: String, payload: String, secret: String) -> String 
     let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
     return input + "." + Base64URL.encode(TestHMAC.hmacSHA256(key: Array(secret.utf8), message: Array(input.utf8)))
 }
+
+/// Waits (up to 5 s) for something another thread does; answers whether it happened.
+func eventually(_ condition: () -> Bool) -> Bool {
+    for _ in 0..<5_000 where !condition() { usleep(1_000) }
+    return condition()
+}
+
+/// What a thread hands back once, read by the test (waiting up to 5 s for it).
+final class ThreadOutcome<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value?
+
+    func set(_ value: Value) { lock.withLock { stored = value } }
+
+    var value: Value? {
+        _ = eventually { lock.withLock { stored != nil } }
+        return lock.withLock { stored }
+    }
+}
+
+/// A gate one thread waits at (up to 5 s) until the test opens it.
+final class Gate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isOpen = false
+
+    func open() { lock.withLock { isOpen = true } }
+    func wait() { _ = eventually { lock.withLock { isOpen } } }
+}
