@@ -1,15 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-#if os(Linux)
-let staticSwift: [LinkerSetting] = [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCShims"), .linkedLibrary("_FoundationCollections")]
-#else
-let staticSwift: [LinkerSetting] = []
-#endif
+// Linux only: the sources use Glibc, epoll and libfcgi directly.
+let staticSwift: [LinkerSetting] = [
+    .unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCShims"), .linkedLibrary("_FoundationCollections"),
+]
 
 let package = Package(
     name: "VisionQueue",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vision-create", targets: ["vision-create"]),
         .executable(name: "vision-process", targets: ["vision-process"]),

@@ -1,7 +1,5 @@
 #include "CCurl.h"
 
-#include <stdlib.h>
-#include <string.h>
 
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value) {
     return curl_easy_setopt(easy, option, value);
@@ -33,36 +31,6 @@ CURLcode vq_curl_discard_body(CURL *easy) {
     CURLcode code = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
     if (code != CURLE_OK) return code;
     return curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
-}
-
-static size_t append(char *data, size_t size, size_t count, void *context) {
-    vq_curl_buffer *buffer = context;
-    size_t incoming = size * count;
-    if (buffer->length + incoming > buffer->limit) return 0; /* aborts with CURLE_WRITE_ERROR */
-    if (buffer->length + incoming > buffer->capacity) {
-        size_t capacity = buffer->capacity ? buffer->capacity : 4096;
-        while (capacity < buffer->length + incoming) capacity *= 2;
-        char *grown = realloc(buffer->data, capacity);
-        if (!grown) return 0;
-        buffer->data = grown;
-        buffer->capacity = capacity;
-    }
-    memcpy(buffer->data + buffer->length, data, incoming);
-    buffer->length += incoming;
-    return incoming;
-}
-
-CURLcode vq_curl_capture_body(CURL *easy, vq_curl_buffer *buffer) {
-    CURLcode code = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, append);
-    if (code != CURLE_OK) return code;
-    return curl_easy_setopt(easy, CURLOPT_WRITEDATA, buffer);
-}
-
-void vq_curl_buffer_free(vq_curl_buffer *buffer) {
-    free(buffer->data);
-    buffer->data = NULL;
-    buffer->length = 0;
-    buffer->capacity = 0;
 }
 
 int vq_curl_multi_next_done(CURLM *multi, CURL **easy, CURLcode *result) {

@@ -10,7 +10,11 @@ import VisionQueue
 /// `VQ_LISTEN_FD=N`, or systemd socket activation (`LISTEN_PID`/`LISTEN_FDS`, fd 3).
 /// Exits 0 after a clean stop, 1 when it cannot start.
 public enum FastCGIMain {
-    public static func run(binary: String, makeEndpoint: @escaping @Sendable (VisionQueueServices) throws -> Endpoint) -> Never {
+    /// - Parameter endpoints: called once per process; starts what the process shares and answers
+    ///   how each worker thread builds its endpoint.
+    public static func run(
+        binary: String, endpoints: (VisionQueueServices) throws -> VisionQueueServices.EndpointFactory
+    ) -> Never {
         let log = Logger(label: binary)
         // 2 MB per arena: well above what one request frees at once, small next to the worker's size.
         vq_process_keep_freed_memory(2 << 20)
@@ -47,7 +51,7 @@ public enum FastCGIMain {
             }
             unsetenv("VQ_LISTEN_FD")  // not for children this process might start
             try FastCGIServer(settings, log: services.log).run(
-                makeEndpoint: { try makeEndpoint(services) }, onGraceExpired: services.releaseHeldClaims)
+                makeEndpoint: try endpoints(services), onGraceExpired: services.releaseHeldClaims)
             services.flushTriggers()
             exit(0)
         } catch {

@@ -4,14 +4,13 @@ import VisionQueue
 
 /// Turns libfcgi's parameters and input stream into an `HTTPRequest`.
 ///
-/// nginx sends twenty-odd parameters per request; only the handful the endpoints read are turned
-/// into Swift strings, straight from the C bytes, because this runs on every request.
+/// nginx sends twenty-odd parameters per request; only those of the listed headers (`HTTPHeader`)
+/// are turned into Swift strings, straight from the C bytes, because this runs on every request.
 enum FastCGIRequestReader {
-    /// The request headers endpoints use, by their FastCGI parameter name.
-    private static let wantedHeaders: [(parameter: [UInt8], header: String)] = [
-        ("HTTP_AUTHORIZATION", "authorization"), ("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length"),
-        ("HTTP_X_TRIGGER_SECRET", "x-trigger-secret"), ("HTTP_IDEMPOTENCY_KEY", "idempotency-key"),
-    ].map { (Array($0.0.utf8), $0.1) }
+    /// Every listed header, by its FastCGI parameter name.
+    private static let listedHeaders: [(parameter: [UInt8], header: HTTPHeader)] = HTTPHeader.allCases.map {
+        (Array($0.fastCGIParameter.utf8), $0)
+    }
 
     private static let methodName = Array("REQUEST_METHOD".utf8)
     private static let documentURIName = Array("DOCUMENT_URI".utf8)
@@ -23,7 +22,7 @@ enum FastCGIRequestReader {
         var path: String?
         var requestURI = "/"
         var query = ""
-        var headers: [String: String] = [:]
+        var headers: [HTTPHeader: String] = [:]
         var cursor = request.envp
         while let entry = cursor?.pointee {
             cursor = cursor?.advanced(by: 1)
@@ -41,10 +40,10 @@ enum FastCGIRequestReader {
                     requestURI = value()
                 } else if name.elementsEqual(queryName) {
                     query = value()
-                } else if let wanted = wantedHeaders.first(where: { name.elementsEqual($0.parameter) }) {
+                } else if let listed = listedHeaders.first(where: { name.elementsEqual($0.parameter) }) {
                     // nginx sends CONTENT_TYPE and CONTENT_LENGTH empty when the request had none.
                     let text = value()
-                    if !text.isEmpty || name.first == UInt8(ascii: "H") { headers[wanted.header] = text }
+                    if !text.isEmpty || name.first == UInt8(ascii: "H") { headers[listed.header] = text }
                 }
             }
         }
@@ -52,7 +51,7 @@ enum FastCGIRequestReader {
 
         var body: [UInt8] = []
         var tooLarge = false
-        let contentLength = headers["content-length"].flatMap { Int($0) }
+        let contentLength = headers[.contentLength].flatMap { Int($0) }
         if let contentLength, contentLength > maxBodyBytes {
             tooLarge = true
         } else {

@@ -115,7 +115,7 @@ private final class Worker: @unchecked Sendable {
     let maxBodyBytes: Int
     /// Close each finished connection at once rather than with libfcgi's lingering close (see
     /// `vq_fcgi_is_unix_socket`): that waited for nginx to close first, a round trip between
-    /// the two processes per request during which the thread served nobody (bench/, figure 1).
+    /// the two processes per request during which the thread serves nobody.
     let closesAtOnce: Bool
     let log: Logger
     /// True while the thread is in (or entering) accept(), where interrupting it is harmless.

@@ -1,4 +1,4 @@
 import FastCGI
 
 // The process endpoint as a FastCGI responder; everything it does lives in VisionQueue.
-FastCGIMain.run(binary: "vision-process") { try $0.makeProcessEndpoint() }
+FastCGIMain.run(binary: "vision-process") { try $0.processEndpoints() }

@@ -20,87 +20,46 @@ struct Serve: ParsableCommand {
     @Flag(help: "Write nginx's access log to the logs folder.")
     var accessLog = false
 
+    /// Where `serve` keeps its files, made absolute so the children and nginx agree on them.
+    struct Folders {
+        var data: String
+        var logs: String
+        var sockets: String
+    }
+
     func run() throws {
         var environment = ProcessInfo.processInfo.environment
         let configuration = try VisionQueueConfiguration(environment: environment)
         let log = configuration.logger("vision-queue")
-        let fm = FileManager.default
-        let root = URL(fileURLWithPath: self.root).standardizedFileURL.path
-        guard fm.fileExists(atPath: root + "/www/index.html"), fm.fileExists(atPath: root + "/nginx/local.conf.template") else {
-            throw ValidationError("\(root) does not look like the Vision Queue repository (no www/ or nginx/); pass --root")
-        }
-
-        let dataDirectory = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
-        let logDirectory = dataDirectory + "/logs"
-        let socketDirectory = URL(fileURLWithPath: configuration.socketDirectory).standardizedFileURL.path
-        for directory in [dataDirectory, logDirectory, socketDirectory] {
-            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        // One `serve` per data folder: a second one would take over the first one's sockets.
-        let lock = open(dataDirectory + "/serve.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            throw ValidationError("another `vision-queue serve` is already running with \(dataDirectory); stop it or set VQ_DATA_DIR")
-        }
-        environment["VQ_DATA_DIR"] = dataDirectory
-        environment["VQ_SOCKET_DIR"] = socketDirectory
+        let root = try repositoryRoot()
+        let folders = try Self.makeFolders(configuration)
+        try Self.lockDataFolder(folders.data)
+        environment["VQ_DATA_DIR"] = folders.data
+        environment["VQ_SOCKET_DIR"] = folders.sockets
         environment["VQ_DB_PATH"] = URL(fileURLWithPath: configuration.databasePath).standardizedFileURL.path
         if configuration.triggerSecret == nil {
-            environment["VQ_TRIGGER_SECRET_FILE"] = try Self.generatedSecret(at: dataDirectory + "/trigger-secret")
+            environment["VQ_TRIGGER_SECRET_FILE"] = try Self.generatedSecret(at: folders.data + "/trigger-secret")
         }
-
         // Migrate once before anything starts, so a schema problem is reported here, plainly.
-        _ = try SQLiteJobStore(path: environment["VQ_DB_PATH"]!, synchronous: configuration.synchronous)
+        _ = try SQLiteJobStore(path: environment["VQ_DB_PATH"]!, durability: configuration.durability)
 
-        var handled = sigset_t()
-        sigemptyset(&handled)
-        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, signal) }
-        pthread_sigmask(SIG_UNBLOCK, &handled, nil)  // a harness may have started us with them blocked
-        signal(SIGINT) { stopSignal = $0 }
-        signal(SIGTERM) { stopSignal = $0 }
-        signal(SIGHUP) { stopSignal = $0 }
-        signal(SIGPIPE, SIG_IGN)
+        Self.handleStopSignals()
         let parent = getppid()
-
         let supervisor = Supervisor(environment: environment, log: log)
-        let binDirectory = Self.executableDirectory()
-        for binary in ["vision-create", "vision-process", "vision-status"] {
-            let socket = try UnixListener.listen(at: socketDirectory + "/\(binary).sock")
-            for index in 1...configuration.processes {
-                try supervisor.start(
-                    .init(
-                        name: "\(binary) #\(index)", executable: binDirectory + "/" + binary, arguments: [],
-                        logFile: "\(logDirectory)/\(binary).log", pidFile: "\(socketDirectory)/\(binary)-\(index).pid",
-                        listenSocket: socket))
-            }
-        }
         let stopAll = { supervisor.stopAll(graceSeconds: configuration.shutdownGraceSeconds + 5) }
-
-        let nginx = NginxSetup(
-            repositoryRoot: root, prefix: dataDirectory + "/nginx", logDirectory: logDirectory,
-            socketDirectory: socketDirectory, host: configuration.host, port: configuration.port, accessLog: accessLog)
-        try nginx.write()
-        try supervisor.start(
-            .init(
-                name: "nginx", executable: Self.nginxPath(environment),
-                arguments: ["-p", nginx.prefix, "-c", nginx.configPath, "-e", logDirectory + "/nginx-error.log"],
-                logFile: logDirectory + "/nginx.log", pidFile: nil))
-        guard Self.waitFor(seconds: 15, { Self.portAccepts(host: configuration.host, port: configuration.port) }) else {
+        try Self.startBinaries(supervisor, configuration, folders)
+        do {
+            try startNginx(supervisor, environment, configuration, root: root, folders)
+        } catch {
             stopAll()
-            throw ValidationError(
-                "nginx did not start listening on \(configuration.host):\(configuration.port) (port taken?); see \(logDirectory)/nginx-error.log")
+            throw error
         }
+        Self.announce(configuration, folders)
 
-        let url = "http://\(configuration.host):\(configuration.port)/"
-        Self.say("Vision Queue is running at \(url)")
-        Self.say(configuration.developmentMode
-              ? "Development mode (no VQ_JWT_SECRET): every request is the single local user."
-              : "Bearer tokens are required (VQ_JWT_SECRET is set).")
-        Self.say("Data and logs: \(dataDirectory). Press Ctrl-C to stop.")
-
+        // The sweep runs on a thread of its own; the supervision loop below stays on this one.
         if configuration.sweepIntervalSeconds > 0 {
             try SweepLoop.start(environment: environment, interval: configuration.sweepIntervalSeconds, log: log)
         }
-
         while stopSignal == 0 {
             if exitWithParent && getppid() != parent { break }
             usleep(100_000)
@@ -110,6 +69,94 @@ struct Serve: ParsableCommand {
         log.info("stopping every process")
         stopAll()
         Self.say("Vision Queue stopped.")
+    }
+
+    /// The repository folder, checked to hold the pages and the nginx template.
+    private func repositoryRoot() throws -> String {
+        let root = URL(fileURLWithPath: self.root).standardizedFileURL.path
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: root + "/www/index.html"), fm.fileExists(atPath: root + "/nginx/local.conf.template") else {
+            throw ValidationError("\(root) does not look like the Vision Queue repository (no www/ or nginx/); pass --root")
+        }
+        return root
+    }
+
+    private static func makeFolders(_ configuration: VisionQueueConfiguration) throws -> Folders {
+        let data = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
+        let folders = Folders(
+            data: data, logs: data + "/logs",
+            sockets: URL(fileURLWithPath: configuration.socketDirectory).standardizedFileURL.path)
+        for directory in [folders.data, folders.logs, folders.sockets] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        return folders
+    }
+
+    /// One `serve` per data folder: a second one would take over the first one's sockets. The
+    /// lock is held until the process exits (the descriptor is never closed).
+    private static func lockDataFolder(_ data: String) throws {
+        let lock = open(data + "/serve.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw ValidationError("another `vision-queue serve` is already running with \(data); stop it or set VQ_DATA_DIR")
+        }
+    }
+
+    /// Ctrl-C, SIGTERM and SIGHUP set `stopSignal`, which the supervision loop reads.
+    private static func handleStopSignals() {
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)  // a harness may have started us with them blocked
+        signal(SIGINT) { stopSignal = $0 }
+        signal(SIGTERM) { stopSignal = $0 }
+        signal(SIGHUP) { stopSignal = $0 }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// `VQ_PROCESSES` copies of each binary on one listening socket that `serve` owns, so a
+    /// restarted process loses no connection.
+    private static func startBinaries(
+        _ supervisor: Supervisor, _ configuration: VisionQueueConfiguration, _ folders: Folders
+    ) throws {
+        let binDirectory = executableDirectory()
+        for binary in ["vision-create", "vision-process", "vision-status"] {
+            let socket = try UnixListener.listen(at: folders.sockets + "/\(binary).sock")
+            for index in 1...configuration.processes {
+                try supervisor.start(
+                    .init(
+                        name: "\(binary) #\(index)", executable: binDirectory + "/" + binary, arguments: [],
+                        logFile: "\(folders.logs)/\(binary).log", pidFile: "\(folders.sockets)/\(binary)-\(index).pid",
+                        listenSocket: socket))
+            }
+        }
+    }
+
+    /// Renders nginx's configuration, starts it, and waits until its port accepts connections.
+    private func startNginx(
+        _ supervisor: Supervisor, _ environment: [String: String], _ configuration: VisionQueueConfiguration,
+        root: String, _ folders: Folders
+    ) throws {
+        let nginx = NginxSetup(
+            repositoryRoot: root, prefix: folders.data + "/nginx", logDirectory: folders.logs,
+            socketDirectory: folders.sockets, host: configuration.host, port: configuration.port, accessLog: accessLog)
+        try nginx.write()
+        try supervisor.start(
+            .init(
+                name: "nginx", executable: Self.nginxPath(environment),
+                arguments: ["-p", nginx.prefix, "-c", nginx.configPath, "-e", folders.logs + "/nginx-error.log"],
+                logFile: folders.logs + "/nginx.log", pidFile: nil))
+        guard Self.waitFor(seconds: 15, { Self.portAccepts(host: configuration.host, port: configuration.port) }) else {
+            throw ValidationError(
+                "nginx did not start listening on \(configuration.host):\(configuration.port) (port taken?); see \(folders.logs)/nginx-error.log")
+        }
+    }
+
+    private static func announce(_ configuration: VisionQueueConfiguration, _ folders: Folders) {
+        say("Vision Queue is running at http://\(configuration.host):\(configuration.port)/")
+        say(configuration.developmentMode
+            ? "Development mode (no VQ_JWT_SECRET): every request is the single local user."
+            : "Bearer tokens are required (VQ_JWT_SECRET is set).")
+        say("Data and logs: \(folders.data). Press Ctrl-C to stop.")
     }
 
     /// Unbuffered, so a harness reading the pipe sees each line at once.

@@ -18,7 +18,7 @@ struct OpenAPITests {
         let document = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.specPath))) as? [String: Any])
         #expect(document["openapi"] as? String == "3.1.0")
-        let validator = SchemaValidator(document: document)
+        let notesReader = SchemaValidator(document: document)
         let stack = try Stack.start(
             .init(environment: [
                 "VQ_MAX_CREATES_PER_HOUR": "3", "VQ_FAULT_FAIL": "health:1", "VQ_MAX_ATTEMPTS": "1", "VQ_BUSY_TIMEOUT_MS": "150",
@@ -52,7 +52,7 @@ struct OpenAPITests {
             guard let schema = content?["schema"] as? [String: Any] else { continue }
             #expect(answer.headers["content-type"]?.hasPrefix("application/json") == true, "\(key)")
             let body = try? JSONSerialization.jsonObject(with: Data(answer.body))
-            let problems = body.map { validator.errors($0, against: schema) } ?? ["not JSON: \(answer.text)"]
+            let problems = body.map { notesReader.errors($0, against: schema) } ?? ["not JSON: \(answer.text)"]
             #expect(problems.isEmpty, "\(key): \(problems)")
         }
     }

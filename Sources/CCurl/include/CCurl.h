@@ -4,8 +4,9 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/* curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot call: these are typed,
-   non-variadic doors to them. Nothing else lives here. */
+/* libcurl as Swift sees it. curl_easy_setopt and curl_easy_getinfo are variadic, which Swift
+   cannot call: typed, non-variadic doors to them come first; then a body sink, the multi handle's
+   finished-transfer reader, and the epoll loop that drives the self-trigger (event_loop.c). */
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value);
 CURLcode vq_curl_setopt_string(CURL *easy, CURLoption option, const char *value);
 CURLcode vq_curl_setopt_pointer(CURL *easy, CURLoption option, void *value);
@@ -14,17 +15,6 @@ CURLcode vq_curl_getinfo_pointer(CURL *easy, CURLINFO info, void **value);
 
 /// Makes `easy` drop whatever body the server sends back.
 CURLcode vq_curl_discard_body(CURL *easy);
-
-/// A growable byte buffer curl writes a response body into (for outbound API calls).
-typedef struct vq_curl_buffer {
-    char *data;
-    size_t length;
-    size_t capacity;
-    size_t limit; /* stop the transfer when the body would exceed this many bytes */
-} vq_curl_buffer;
-
-CURLcode vq_curl_capture_body(CURL *easy, vq_curl_buffer *buffer);
-void vq_curl_buffer_free(vq_curl_buffer *buffer);
 
 /// Reads the next finished transfer off a multi handle: 1 and fills `easy`/`result` when there
 /// is one, 0 when none is left.

@@ -37,7 +37,7 @@ public struct Authenticator: Sendable {
         {
             throw .unauthorized("Send the token in the Authorization header, not the URL.")
         }
-        guard let header = request.header("authorization"), let token = Self.bearerToken(header) else {
+        guard let header = request.header(.authorization), let token = Self.bearerToken(header) else {
             throw .unauthorized()
         }
         do {

@@ -13,12 +13,12 @@ public struct CategoryClaim: Sendable, Equatable {
     public var leaseToken: String
     public var leaseExpiresAt: EpochMillis
     /// The user's notes for this category (empty when none were given).
-    public var answer: String
-    /// All of the job's answers, for generators that write with the whole picture in mind.
-    public var answers: [VisionCategory: String]
+    public var notes: String
+    /// The user's notes for every category, for generators that write with the whole picture in mind.
+    public var allNotes: [VisionCategory: String]
 
     /// A fresh lease token: 128 random bits in hex. Only ever compared, so it needs no UUID's
-    /// structure (Foundation's UUID cost about 5% of a claim, bench/ figure 3).
+    /// structure, nor Foundation to make one.
     public static func newLeaseToken() -> String {
         var generator = SystemRandomNumberGenerator()
         let bits = (generator.next(), generator.next())
@@ -30,7 +30,7 @@ public struct CategoryClaim: Sendable, Equatable {
 public enum ClaimResult: Sendable, Equatable {
     case claimed(CategoryClaim)
     /// Another worker holds a live lease on this job.
-    case busy(leaseExpiresAt: EpochMillis)
+    case leasedElsewhere(leaseExpiresAt: EpochMillis)
     /// Only retries that are not due yet remain.
     case wait(until: EpochMillis)
     /// Every category is settled: the job can be assembled.

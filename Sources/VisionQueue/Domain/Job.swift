@@ -51,13 +51,13 @@ public struct CategoryProgress: Sendable, Equatable {
 public struct NewJob: Sendable, Equatable {
     public var userID: String
     /// The user's notes per category; categories left out are written from sensible defaults.
-    public var answers: [VisionCategory: String]
+    public var notes: [VisionCategory: String]
     /// The client's `Idempotency-Key`, if it sent one.
     public var idempotencyKey: String?
 
-    public init(userID: String, answers: [VisionCategory: String], idempotencyKey: String? = nil) {
+    public init(userID: String, notes: [VisionCategory: String], idempotencyKey: String? = nil) {
         self.userID = userID
-        self.answers = answers
+        self.notes = notes
         self.idempotencyKey = idempotencyKey
     }
 }

@@ -21,7 +21,7 @@ public struct JobLifecycle: Sendable {
         /// Mark this category failed without running it (its workers kept dying), then ask again.
         case giveUp(VisionCategory, reason: String)
         /// Another worker holds a live lease on this job; its own trigger carries the chain on.
-        case busy(leaseExpiresAt: EpochMillis)
+        case leasedElsewhere(leaseExpiresAt: EpochMillis)
         /// A category is due but the machine-wide limit of categories writing at once is reached.
         case throttled
         /// Only retries that are not due yet remain: trigger again at this time.
@@ -48,7 +48,7 @@ public struct JobLifecycle: Sendable {
     private func unthrottledStep(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> NextStep {
         if jobStatus.isFinal { return .finished }
         if let live = categories.first(where: { $0.state == .running && !$0.leaseLapsed(at: now) }) {
-            return .busy(leaseExpiresAt: live.leaseExpiresAt ?? now)
+            return .leasedElsewhere(leaseExpiresAt: live.leaseExpiresAt ?? now)
         }
         var earliestRetry: EpochMillis?
         for record in categories {
@@ -107,7 +107,7 @@ public struct JobLifecycle: Sendable {
         switch unthrottledStep(jobStatus: jobStatus, categories: categories, now: now) {
         case .run, .giveUp, .assemble: return true
         case .wait(let until): return until + stallMillis <= now
-        case .busy, .finished, .throttled: return false
+        case .leasedElsewhere, .finished, .throttled: return false
         }
     }
 

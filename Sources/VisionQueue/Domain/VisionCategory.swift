@@ -33,23 +33,5 @@ public enum VisionCategory: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// The question the page shows above the category's text area.
-    public var prompt: String {
-        switch self {
-        case .fun: "What do you love doing just for the joy of it?"
-        case .health: "How do you want your body and mind to feel?"
-        case .travel: "Where do you want to go, and how do you want to travel?"
-        case .love: "What does your ideal romantic relationship look like?"
-        case .family: "How do you want to show up for your family?"
-        case .social: "Who are your friends, and what do you do together?"
-        case .home: "Describe the place you live in."
-        case .work: "What work do you do, and how does it feel?"
-        case .money: "What is your relationship with money?"
-        case .possessions: "Which things add to your life?"
-        case .giving: "How do you give back?"
-        case .spirituality: "What gives your life meaning?"
-        }
-    }
-
     public static let count = allCases.count
 }

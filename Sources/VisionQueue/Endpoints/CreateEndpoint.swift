@@ -1,11 +1,11 @@
 /// `POST /api/vision-jobs/create`: stores a pending job, answers 201 at once, triggers processing.
-public struct CreateEndpoint: Endpoint {
+public struct CreateEndpoint {
     public static let path = "/api/vision-jobs/create"
 
     let store: JobStore
     let authenticator: Authenticator
     let trigger: TriggerSink
-    let validator: AnswersValidator
+    let notesReader: NotesReader
     let maxBodyBytes: Int
     let limits: CreateLimits
 
@@ -13,30 +13,28 @@ public struct CreateEndpoint: Endpoint {
         self.store = store
         self.authenticator = authenticator
         self.trigger = trigger
-        self.validator = AnswersValidator(maxCharacters: configuration.maxAnswerCharacters)
+        self.notesReader = NotesReader(maxCharacters: configuration.maxNoteCharacters)
         self.maxBodyBytes = configuration.maxBodyBytes
         self.limits = configuration.createLimits
     }
 
-    public func handle(_ request: HTTPRequest) throws -> Reply {
-        guard request.path == Self.path else { throw APIError.routeNotFound() }
-        try RequestRules.require(request, method: "POST")
+    public func create(_ request: HTTPRequest) throws -> Reply {
         try RequestRules.requireBodyWithin(request, limit: maxBodyBytes)
         let userID = try authenticator.userID(for: request)
         try RequestRules.requireJSON(request)
-        let answers = try validator.answers(from: RequestRules.parseJSONObject(request.body))
+        let notes = try notesReader.notes(from: RequestRules.parseJSONObject(request.body))
         let key = try Self.idempotencyKey(request)
-        let outcome = try store.createJob(NewJob(userID: userID, answers: answers, idempotencyKey: key), limits: limits, now: Clock.now())
+        let outcome = try store.createJob(NewJob(userID: userID, notes: notes, idempotencyKey: key), limits: limits, now: Clock.now())
         switch outcome {
         case .created(let job):
             trigger.trigger(job.id)
-            return Reply(Self.answer(201, job))
+            return Reply(Self.response(201, job))
         case .replayed(let job):
-            var response = Self.answer(201, job)
+            var response = Self.response(201, job)
             response.headers.append(("Idempotent-Replayed", "true"))
             return Reply(response)
         case .existingActive(let job):
-            return Reply(Self.answer(200, job, existing: true))
+            return Reply(Self.response(200, job, existing: true))
         case .idempotencyKeyReused:
             throw APIError.unprocessable(
                 "This Idempotency-Key was already used with a different request.", code: "idempotency_key_reused")
@@ -46,7 +44,7 @@ public struct CreateEndpoint: Endpoint {
         }
     }
 
-    private static func answer(_ status: Int, _ job: Job, existing: Bool = false) -> HTTPResponse {
+    private static func response(_ status: Int, _ job: Job, existing: Bool = false) -> HTTPResponse {
         var response = HTTPResponse.json(status) { json in
             json.field("jobId", job.id.rawValue)
             json.field("status", job.status.rawValue)
@@ -58,7 +56,7 @@ public struct CreateEndpoint: Endpoint {
 
     /// 1-255 visible ASCII characters, as the IETF draft and common APIs use.
     static func idempotencyKey(_ request: HTTPRequest) throws(APIError) -> String? {
-        guard let key = request.header("idempotency-key") else { return nil }
+        guard let key = request.header(.idempotencyKey) else { return nil }
         guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
             throw .badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters.", code: "invalid_idempotency_key")
         }

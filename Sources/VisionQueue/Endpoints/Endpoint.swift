@@ -1,6 +1,6 @@
 
-/// One binary's request handler: a plain function from request to reply, so unit tests call it
-/// directly and only the FastCGI adapter touches sockets.
+/// What a binary serves (its `Router`): a plain function from request to reply, so unit tests
+/// call it directly and only the FastCGI adapter touches sockets.
 public protocol Endpoint {
     func handle(_ request: HTTPRequest) throws -> Reply
 }
@@ -22,20 +22,15 @@ extension Endpoint {
     }
 }
 
-/// Checks shared by the endpoints: method, body size and media type.
+/// Checks shared by the endpoints: body size, media type, JSON bodies and job ids.
 enum RequestRules {
-    static func require(_ request: HTTPRequest, method: String) throws(APIError) {
-        let allowed = method == "GET" ? ["GET", "HEAD"] : [method]
-        guard allowed.contains(request.method) else { throw .methodNotAllowed(allowed: allowed.joined(separator: ", ")) }
-    }
-
     static func requireBodyWithin(_ request: HTTPRequest, limit: Int) throws(APIError) {
         guard !request.bodyTooLarge, request.body.count <= limit else { throw .payloadTooLarge(limit: limit) }
     }
 
     /// `application/json`, optionally with `charset=utf-8`; anything else is 415.
     static func requireJSON(_ request: HTTPRequest) throws(APIError) {
-        guard let type = request.header("content-type") else { throw .unsupportedMediaType() }
+        guard let type = request.header(.contentType) else { throw .unsupportedMediaType() }
         let parts = type.split(separator: ";").map { $0.trimmed.lowercased() }
         guard parts.first == "application/json" else { throw .unsupportedMediaType() }
         for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {

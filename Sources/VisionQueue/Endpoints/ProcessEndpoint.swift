@@ -3,9 +3,8 @@ import Crypto
 /// `POST /api/vision-jobs/process` (internal): answers 202 as soon as the request is read, then
 /// runs one step of the job after the connection is released, so the trigger that called it never
 /// waits for a category to be written.
-public struct ProcessEndpoint: Endpoint {
+public struct ProcessEndpoint {
     public static let path = "/api/vision-jobs/process"
-    public static let secretHeader = "x-trigger-secret"
 
     let processor: JobProcessor
     let secretDigest: SHA256.Digest
@@ -17,11 +16,9 @@ public struct ProcessEndpoint: Endpoint {
         self.log = log
     }
 
-    public func handle(_ request: HTTPRequest) throws -> Reply {
-        guard request.path == Self.path else { throw APIError.routeNotFound() }
-        try RequestRules.require(request, method: "POST")
+    public func process(_ request: HTTPRequest) throws -> Reply {
         try RequestRules.requireBodyWithin(request, limit: 4096)
-        guard secretMatches(request.header(Self.secretHeader)) else {
+        guard secretMatches(request.header(.triggerSecret)) else {
             throw APIError.forbidden("This endpoint is internal.")
         }
         try RequestRules.requireJSON(request)

@@ -1,11 +1,64 @@
-/// Sends each request to the endpoint that serves its path: how one binary serves several paths.
+/// Sends each request to the handler of its path, after checking its method: the one place a
+/// binary's routes are decided. Handlers never look at the path; a path nobody serves is 404, a
+/// method the route does not take is 405 with `Allow`.
 public struct Router: Endpoint {
-    let routes: [String: Endpoint]
+    /// One path a binary serves.
+    public struct Route {
+        /// `GET` (which serves `HEAD` too) or `POST`.
+        public var method: String
+        public var path: String
+        public var handle: (HTTPRequest) throws -> Reply
 
-    public init(_ routes: [String: Endpoint]) { self.routes = routes }
+        public init(_ method: String, _ path: String, _ handle: @escaping (HTTPRequest) throws -> Reply) {
+            self.method = method
+            self.path = path
+            self.handle = handle
+        }
+
+        /// The methods this route answers, as `Allow` lists them.
+        var allowed: [String] { method == "GET" ? ["GET", "HEAD"] : [method] }
+    }
+
+    private let routes: [String: Route]
+
+    public init(_ routes: [Route]) {
+        self.routes = Dictionary(routes.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in
+            preconditionFailure("two routes for \(first.path)")
+        })
+    }
 
     public func handle(_ request: HTTPRequest) throws -> Reply {
-        guard let endpoint = routes[request.path] else { throw APIError.routeNotFound() }
-        return try endpoint.handle(request)
+        guard let route = routes[request.path] else { throw APIError.routeNotFound() }
+        let allowed = route.allowed
+        guard allowed.contains(request.method) else {
+            throw APIError.methodNotAllowed(allowed: allowed.joined(separator: ", "))
+        }
+        return try route.handle(request)
+    }
+}
+
+extension Router {
+    /// `vision-create`: the user's writes.
+    public static func create(_ create: CreateEndpoint, controls: JobControlEndpoint) -> Router {
+        Router([
+            Route("POST", CreateEndpoint.path, create.create),
+            Route("POST", JobControlEndpoint.retryPath, controls.retry),
+            Route("POST", JobControlEndpoint.cancelPath, controls.cancel),
+        ])
+    }
+
+    /// `vision-process`: the internal step endpoint.
+    public static func process(_ process: ProcessEndpoint) -> Router {
+        Router([Route("POST", ProcessEndpoint.path, process.process)])
+    }
+
+    /// `vision-status`: the read side.
+    public static func status(_ status: StatusEndpoint) -> Router {
+        Router([
+            Route("GET", StatusEndpoint.statusPath, status.status),
+            Route("GET", StatusEndpoint.listPath, status.list),
+            Route("GET", StatusEndpoint.visionPath, status.vision),
+            Route("GET", StatusEndpoint.mePath, status.me),
+        ])
     }
 }

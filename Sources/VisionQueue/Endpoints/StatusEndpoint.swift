@@ -1,6 +1,6 @@
 /// The read side, served by the status binary: a job's state, the user's jobs, a finished vision,
 /// and who the caller is. All GET, all `Cache-Control: no-store`.
-public struct StatusEndpoint: Endpoint {
+public struct StatusEndpoint {
     public static let statusPath = "/api/vision-jobs/status"
     public static let listPath = "/api/vision-jobs/list"
     public static let visionPath = "/api/visions"
@@ -12,7 +12,7 @@ public struct StatusEndpoint: Endpoint {
     /// Where a stalled job seen by a poll is re-triggered; nil turns self-healing off.
     let healer: TriggerSink?
     let stallMillis: Int64
-    let answers = StatusAnswerCache()
+    let responses = StatusResponseCache()
 
     public init(
         store: JobStore, authenticator: Authenticator, lifecycle: JobLifecycle, healer: TriggerSink? = nil,
@@ -25,31 +25,21 @@ public struct StatusEndpoint: Endpoint {
         self.stallMillis = stallMillis
     }
 
-    public func handle(_ request: HTTPRequest) throws -> Reply {
-        switch request.path {
-        case Self.statusPath: try Reply(status(request))
-        case Self.listPath: try Reply(list(request))
-        case Self.visionPath: try Reply(vision(request))
-        case Self.mePath: try Reply(me(request))
-        default: throw APIError.routeNotFound()
-        }
-    }
-
-    private func status(_ request: HTTPRequest) throws -> HTTPResponse {
-        try RequestRules.require(request, method: "GET")
+    /// `GET /api/vision-jobs/status?jobId=`: one job with its categories.
+    public func status(_ request: HTTPRequest) throws -> Reply {
         let userID = try authenticator.userID(for: request)
         let id = try RequestRules.jobID(try request.queryValue("jobId"))
         guard let version = try store.jobVersion(id, ownedBy: userID) else { throw APIError.jobNotFound() }
-        if let cached = answers.answer(for: id, userID: userID, version: version) {
+        if let cached = responses.response(for: id, userID: userID, version: version) {
             try healIfStalled(cached.job, cached: true)
-            return .json(200, cached.body)
+            return Reply(.json(200, cached.body))
         }
         guard let job = try store.job(id, ownedBy: userID) else { throw APIError.jobNotFound() }
         var writer = JSONWriter()
         writer.object { JobJSON.write(job, policy: lifecycle.policy, into: &$0) }
-        answers.store(job, body: writer.bytes)
+        responses.store(job, body: writer.bytes)
         try healIfStalled(job, cached: false)
-        return .json(200, writer.bytes)
+        return Reply(.json(200, writer.bytes))
     }
 
     /// Self-healing on poll: a job someone is watching whose chain broke is triggered again, at most
@@ -76,35 +66,35 @@ public struct StatusEndpoint: Endpoint {
             now: Clock.now(), stallMillis: stallMillis)
     }
 
-    private func list(_ request: HTTPRequest) throws -> HTTPResponse {
-        try RequestRules.require(request, method: "GET")
+    /// `GET /api/vision-jobs/list`: the caller's jobs, newest first.
+    public func list(_ request: HTTPRequest) throws -> Reply {
         let userID = try authenticator.userID(for: request)
         let jobs = try store.jobs(ownedBy: userID, limit: 100)
-        return .json(200) { json in
+        return Reply(.json(200) { json in
             json.key("jobs")
             json.array { array in
                 for job in jobs { array.object { JobJSON.writeSummary(job, into: &$0) } }
             }
-        }
+        })
     }
 
-    private func vision(_ request: HTTPRequest) throws -> HTTPResponse {
-        try RequestRules.require(request, method: "GET")
+    /// `GET /api/visions?id=`: a finished vision.
+    public func vision(_ request: HTTPRequest) throws -> Reply {
         let userID = try authenticator.userID(for: request)
         guard let id = try request.queryValue("id"), !id.isEmpty else {
             throw APIError.badRequest("id is required.", code: "missing_vision_id")
         }
         guard JobID(id) != nil else { throw APIError.badRequest("id must be a UUID.", code: "invalid_vision_id") }
         guard let vision = try store.vision(id.lowercased(), ownedBy: userID) else { throw APIError.visionNotFound() }
-        return .json(200) { JobJSON.write(vision, into: &$0) }
+        return Reply(.json(200) { JobJSON.write(vision, into: &$0) })
     }
 
-    private func me(_ request: HTTPRequest) throws -> HTTPResponse {
-        try RequestRules.require(request, method: "GET")
+    /// `GET /api/me`: who the caller is.
+    public func me(_ request: HTTPRequest) throws -> Reply {
         let userID = try authenticator.userID(for: request)
-        return .json(200) { json in
+        return Reply(.json(200) { json in
             json.field("userId", userID)
             json.field("developmentMode", authenticator.developmentMode)
-        }
+        })
     }
 }

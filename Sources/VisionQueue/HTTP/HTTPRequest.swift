@@ -6,14 +6,14 @@ public struct HTTPRequest: Sendable {
     public var path: String
     /// The raw query string, without `?`.
     public var query: String
-    /// Header names are lowercase with dashes (`authorization`, `content-type`).
-    public var headers: [String: String]
+    /// The listed headers the request carried.
+    public var headers: [HTTPHeader: String]
     public var body: [UInt8]
     /// Set when the declared body length exceeded the reader's limit: the body was not read.
     public var bodyTooLarge: Bool
 
     public init(
-        method: String, path: String, query: String = "", headers: [String: String] = [:],
+        method: String, path: String, query: String = "", headers: [HTTPHeader: String] = [:],
         body: [UInt8] = [], bodyTooLarge: Bool = false
     ) {
         self.method = method
@@ -24,7 +24,7 @@ public struct HTTPRequest: Sendable {
         self.bodyTooLarge = bodyTooLarge
     }
 
-    public func header(_ name: String) -> String? { headers[name] }
+    public func header(_ name: HTTPHeader) -> String? { headers[name] }
 
     /// The decoded query parameters. A parameter given twice yields `nil` for that name (see
     /// `queryValue`), so `?jobId=a&jobId=b` cannot mean different things to different readers.

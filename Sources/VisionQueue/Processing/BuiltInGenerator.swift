@@ -18,7 +18,7 @@ public struct BuiltInGenerator: VisionGenerator {
                 throw GenerationError("The built-in generator ran past its deadline.")
             }
         }
-        return Self.paragraph(for: request.category, notes: request.answer)
+        return Self.paragraph(for: request.category, notes: request.notes)
     }
 
     static func paragraph(for category: VisionCategory, notes: String) -> String {

@@ -26,7 +26,7 @@ public struct FaultInjectingGenerator: VisionGenerator {
     }
 
     public func write(_ request: GenerationRequest) throws(GenerationError) -> String {
-        if let crashMarker, request.answer.contains(crashMarker) {
+        if let crashMarker, request.notes.contains(crashMarker) {
             kill(getpid(), SIGKILL)
         }
         if let count = failures[request.category], request.totalAttempts <= count {

@@ -42,7 +42,7 @@ public final class JobProcessor: @unchecked Sendable {
     public func runStep(_ jobID: JobID) throws(StoreError) -> StepOutcome {
         let result = try store.claimNextCategory(of: jobID, now: Clock.now(), lifecycle: lifecycle)
         switch result {
-        case .notFound, .finished, .busy:
+        case .notFound, .finished, .leasedElsewhere:
             return .nothingToDo
         case .wait(let until):
             trigger.trigger(jobID, notBefore: until)
@@ -65,7 +65,7 @@ public final class JobProcessor: @unchecked Sendable {
     private func write(_ claim: CategoryClaim) throws(StoreError) -> StepOutcome {
         leases?.hold(claim)
         let request = GenerationRequest(
-            category: claim.category, answer: claim.answer, answers: claim.answers, attempt: claim.attempt,
+            category: claim.category, notes: claim.notes, allNotes: claim.allNotes, attempt: claim.attempt,
             totalAttempts: claim.totalAttempts, deadline: Clock.now() + 30 * 60_000)
         let generated: Result<String, GenerationError>
         do throws(GenerationError) {

@@ -4,16 +4,17 @@ import Synchronization
 /// Sends `POST /api/vision-jobs/process` back through nginx, without ever making the caller wait.
 ///
 /// A worker that waited for its trigger to be accepted would need another worker of the same pool
-/// to accept it; with every worker triggering at once, that deadlocks (measured: see the shared
-/// notes). So callers only enqueue; one dispatcher thread per process runs every transfer
+/// to accept it; with every worker triggering at once, that deadlocks (every worker waits in
+/// `curl_easy_perform` for a worker to accept its trigger, until nginx's upstream timeout). So
+/// callers only enqueue; one dispatcher thread per process runs every transfer
 /// concurrently on a curl multi handle and goes back to sleep until a socket, a timer or a new
 /// trigger needs it. A refused trigger (502/503/504, connection refused) is retried with backoff a
 /// few times, then left to the sweep. This is the only file that touches libcurl's multi interface.
 ///
 /// The dispatcher waits through epoll (`vq_curl_loop`), so a wake-up costs in proportion to the
 /// sockets that are ready: `curl_multi_poll` + `curl_multi_perform` walk every transfer in flight
-/// on every wake-up, and under load (hundreds in flight, a wake-up per step) that walk took a third
-/// of the machine's CPU (bench/, figure 3).
+/// on every wake-up, and under load (hundreds in flight, a wake-up per step) that walk is paid for
+/// every step.
 public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     public struct Settings: Sendable {
         /// The process endpoint as nginx serves it, e.g. `http://127.0.0.1:8080/api/vision-jobs/process`.
@@ -36,14 +37,18 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     private typealias Pending = TriggerSchedule.Entry
 
     private let settings: Settings
-    /// Triggers handed over by workers, taken by the dispatcher on each wake-up.
-    private let lock = Lock()
-    private var incoming: [Pending] = []
+    /// What workers share with the dispatcher thread.
+    private struct Handover {
+        /// Triggers handed over by workers, taken by the dispatcher on each wake-up.
+        var incoming: [Pending] = []
+        /// Started by the first trigger: a process that never triggers (an idle status binary)
+        /// never initialises libcurl and its TLS libraries, and stays smaller.
+        var dispatcher: Dispatcher?
+    }
+
+    private let handover = Mutex(Handover())
     /// Triggers not yet sent for good (queued, waiting, in flight): for `outstanding`.
     private let unsettled = Atomic<Int>(0)
-    /// Set once, under `lock`, by the first trigger: a process that never triggers (an idle status
-    /// binary) never initialises libcurl and its TLS libraries, and stays smaller.
-    private var dispatcher: Dispatcher?
     // Owned by the dispatcher thread alone.
     private var schedule = TriggerSchedule()
     private var idleHandles: [UnsafeMutableRawPointer] = []
@@ -78,7 +83,8 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         }
     }
 
-    /// Starts libcurl and the dispatcher thread; called under `lock`, once.
+    /// Starts libcurl and the dispatcher thread; called once, by the first trigger, with the
+    /// handover locked (the new thread's first look at it waits for that).
     private func startDispatcher() -> Dispatcher {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         let multi = curl_multi_init()!
@@ -88,7 +94,6 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         let loop = vq_curl_loop_create(multi)
         if loop == nil { log.warning("epoll unavailable; triggers fall back to curl_multi_poll") }
         let dispatcher = Dispatcher(multi: multi, loop: loop)
-        self.dispatcher = dispatcher
         WorkerThread.start { [self] in run(dispatcher) }
         return dispatcher
     }
@@ -99,10 +104,13 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             return
         }
         unsettled.add(1, ordering: .relaxed)
-        lock.lock()
-        incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0))
-        let dispatcher = self.dispatcher ?? startDispatcher()
-        lock.unlock()
+        let dispatcher = handover.withLock { handover in
+            handover.incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0))
+            if let running = handover.dispatcher { return running }
+            let started = startDispatcher()
+            handover.dispatcher = started
+            return started
+        }
         dispatcher.wake()
     }
 
@@ -113,9 +121,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         let multi = dispatcher.multi
         var handedOver: [Pending] = []
         while true {
-            lock.lock()
-            swap(&handedOver, &incoming)
-            lock.unlock()
+            handover.withLock { swap(&handedOver, &$0.incoming) }
             var now = Clock.now()
             for entry in handedOver { schedule.add(entry, now: now) }
             handedOver.removeAll(keepingCapacity: true)

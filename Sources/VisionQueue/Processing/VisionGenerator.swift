@@ -8,22 +8,23 @@ public protocol VisionGenerator: Sendable {
 public struct GenerationRequest: Sendable, Equatable {
     public var category: VisionCategory
     /// The user's notes for this category, possibly empty.
-    public var answer: String
-    /// Every answer of the job: context for generators that keep the whole vision consistent.
-    public var answers: [VisionCategory: String]
+    public var notes: String
+    /// The user's notes for every category of the job: context for generators that keep the
+    /// whole vision consistent.
+    public var allNotes: [VisionCategory: String]
     public var attempt: Int
     /// Attempts ever made at this category of this job, across user retries.
     public var totalAttempts: Int
     public var deadline: EpochMillis
 
     public init(
-        category: VisionCategory, answer: String, answers: [VisionCategory: String] = [:], attempt: Int = 1,
+        category: VisionCategory, notes: String, allNotes: [VisionCategory: String] = [:], attempt: Int = 1,
         totalAttempts: Int? = nil, deadline: EpochMillis
     ) {
         self.totalAttempts = totalAttempts ?? attempt
         self.category = category
-        self.answer = answer
-        self.answers = answers
+        self.notes = notes
+        self.allNotes = allNotes
         self.attempt = attempt
         self.deadline = deadline
     }

@@ -55,13 +55,13 @@ public struct VisionQueueConfiguration: Sendable {
     /// `VQ_MAX_BODY_BYTES`, default 65536.
     public var maxBodyBytes: Int
     /// `VQ_MAX_ANSWER_CHARS`, default 4000.
-    public var maxAnswerCharacters: Int
+    public var maxNoteCharacters: Int
     /// `VQ_MAX_ACTIVE_JOBS` (default 1) and `VQ_MAX_CREATES_PER_HOUR` (default 10): per-user limits
     /// on create. With one active job allowed, a second "Generate Vision" click answers the job
     /// already running instead of starting (and paying for) another.
     public var createLimits: CreateLimits
     /// `VQ_SYNCHRONOUS`, default `FULL`: SQLite's durability level (`FULL` or `NORMAL`).
-    public var synchronous: String
+    public var durability: SQLiteDurability
     /// `VQ_BUSY_TIMEOUT_MS`, default 5000: how long a statement waits for another connection's lock
     /// before the store retries (writes) or answers 503 (reads).
     public var busyTimeoutMillis: Int
@@ -126,13 +126,14 @@ public struct VisionQueueConfiguration: Sendable {
             leaseMillis: Int64(try int("VQ_LEASE_SECONDS", 60, 1...86_400)) * 1000,
             backoffBaseMillis: Int64(try int("VQ_RETRY_BASE_MS", 2000, 0...3_600_000)))
         maxBodyBytes = try int("VQ_MAX_BODY_BYTES", 65_536, 1024...16_777_216)
-        maxAnswerCharacters = try int("VQ_MAX_ANSWER_CHARS", 4000, 1...100_000)
+        maxNoteCharacters = try int("VQ_MAX_ANSWER_CHARS", 4000, 1...100_000)
         createLimits = CreateLimits(
             maxActiveJobs: try int("VQ_MAX_ACTIVE_JOBS", 1, 1...1_000_000),
             maxCreatesPerHour: try int("VQ_MAX_CREATES_PER_HOUR", 10, 1...100_000_000))
-        let sync = (value("VQ_SYNCHRONOUS") ?? "FULL").uppercased()
-        guard sync == "FULL" || sync == "NORMAL" else { throw ConfigurationError("VQ_SYNCHRONOUS must be FULL or NORMAL") }
-        synchronous = sync
+        guard let durability = SQLiteDurability(setting: value("VQ_SYNCHRONOUS") ?? "FULL") else {
+            throw ConfigurationError("VQ_SYNCHRONOUS must be FULL or NORMAL")
+        }
+        self.durability = durability
         busyTimeoutMillis = try int("VQ_BUSY_TIMEOUT_MS", 5000, 1...600_000)
         shutdownGraceSeconds = try int("VQ_SHUTDOWN_GRACE_SECONDS", 10, 0...3600)
         switch (value("VQ_LOG_LEVEL") ?? "info").lowercased() {

@@ -1,11 +1,15 @@
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// Builds each binary's endpoint from the configuration: the composition root, so every
-/// `main.swift` stays a few lines long. Per-thread objects (the store's SQLite connection) come
-/// from the `make…` functions, called once by each worker thread; per-process ones (the trigger
-/// dispatcher, the lease keeper) are created once here.
-public final class VisionQueueServices: @unchecked Sendable {
+/// `main.swift` stays a line long.
+///
+/// Each binary's `…Endpoints()` function is called once per process: it starts what the process
+/// shares (the trigger dispatcher, the heartbeat thread) and answers how each worker thread builds
+/// its own endpoint (with its own store connection). The threads a process runs start there and
+/// in `FastCGIServer.run`, nowhere else.
+public final class VisionQueueServices: Sendable {
     public let configuration: VisionQueueConfiguration
     public let log: Logger
     public let authenticator: Authenticator
@@ -13,6 +17,17 @@ public final class VisionQueueServices: @unchecked Sendable {
     /// Which binary this is: the chain's own triggers (create, process) honour the test-only
     /// `VQ_FAULT_DROP_TRIGGERS`; recovery triggers (status's self-healing, the sweep) never drop.
     public let binary: String
+
+    /// Builds one worker thread's endpoint.
+    public typealias EndpointFactory = @Sendable () throws -> Endpoint
+
+    /// What this process started, for its stop: triggers to flush, claims to give back.
+    private struct Started {
+        var trigger: SelfTrigger?
+        var leases: LeaseKeeper?
+    }
+
+    private let started = Mutex(Started())
 
     public init(binary: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.binary = binary
@@ -29,7 +44,7 @@ public final class VisionQueueServices: @unchecked Sendable {
 
     public func makeStore() throws -> JobStore {
         try SQLiteJobStore(
-            path: configuration.databasePath, synchronous: configuration.synchronous,
+            path: configuration.databasePath, durability: configuration.durability,
             busyTimeoutMillis: Int32(configuration.busyTimeoutMillis))
     }
 
@@ -40,77 +55,69 @@ public final class VisionQueueServices: @unchecked Sendable {
         return secret
     }
 
-    private let lock = Lock()
-    private var sharedTrigger: SelfTrigger?
-    private var sharedLeases: LeaseKeeper?
-
-    /// The process's one trigger dispatcher, started on first use.
-    public var trigger: SelfTrigger {
-        lock.lock()
-        defer { lock.unlock() }
-        if let sharedTrigger { return sharedTrigger }
+    /// The process's trigger dispatcher; its thread starts with the first trigger sent.
+    private func makeTrigger() -> SelfTrigger {
         var settings = SelfTrigger.Settings(url: configuration.triggerURL, secret: configuration.triggerSecret ?? "")
         if binary == "vision-create" || binary == "vision-process" { settings.dropRate = configuration.faultDropTriggers }
         let trigger = SelfTrigger(settings, log: log)
-        sharedTrigger = trigger
+        started.withLock { $0.trigger = trigger }
         return trigger
     }
 
-    /// The process's one heartbeat thread, started on first use.
-    public var leases: LeaseKeeper {
-        lock.lock()
-        defer { lock.unlock() }
-        if let sharedLeases { return sharedLeases }
-        let configuration = configuration
-        let leases = LeaseKeeper(policy: configuration.retryPolicy, log: log) {
-            try SQLiteJobStore(
-            path: configuration.databasePath, synchronous: configuration.synchronous,
-            busyTimeoutMillis: Int32(configuration.busyTimeoutMillis))
-        }
-        sharedLeases = leases
+    /// Starts the process's heartbeat thread, which renews the leases of categories being written.
+    private func startLeaseKeeper() -> LeaseKeeper {
+        let leases = LeaseKeeper(policy: configuration.retryPolicy, log: log) { [self] in try makeStore() }
+        leases.start()
+        started.withLock { $0.leases = leases }
         return leases
     }
 
-    public var generator: VisionGenerator {
+    private func makeGenerator() -> VisionGenerator {
         let builtIn = BuiltInGenerator(delayMillis: configuration.generatorDelayMillis)
         return FaultInjectingGenerator(wrapping: builtIn, spec: configuration.faultFail, crashMarker: configuration.faultCrash)
             ?? builtIn
     }
 
-    /// The create binary serves the user's writes: create, retry and cancel.
-    public func makeCreateEndpoint() throws -> Endpoint {
+    /// `vision-create` serves the user's writes: create, retry and cancel.
+    public func createEndpoints() throws -> EndpointFactory {
         _ = try requireTriggerSecret()
-        let store = try makeStore()
-        let controls = JobControlEndpoint(store: store, authenticator: authenticator, trigger: trigger)
-        return Router([
-            CreateEndpoint.path: CreateEndpoint(
-                store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),
-            JobControlEndpoint.retryPath: controls,
-            JobControlEndpoint.cancelPath: controls,
-        ])
+        let trigger = makeTrigger()
+        return { [self] in
+            let store = try makeStore()
+            return Router.create(
+                CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),
+                controls: JobControlEndpoint(store: store, authenticator: authenticator, trigger: trigger))
+        }
     }
 
-    public func makeProcessEndpoint() throws -> Endpoint {
+    /// `vision-process` runs the steps; it also starts the heartbeat thread.
+    public func processEndpoints() throws -> EndpointFactory {
         let secret = try requireTriggerSecret()
-        let processor = JobProcessor(
-            store: try makeStore(), generator: generator, trigger: trigger,
-            lifecycle: configuration.lifecycle, leases: leases, log: log)
-        return ProcessEndpoint(processor: processor, triggerSecret: secret, log: log)
+        let trigger = makeTrigger()
+        let leases = startLeaseKeeper()
+        return { [self] in
+            let processor = JobProcessor(
+                store: try makeStore(), generator: makeGenerator(), trigger: trigger,
+                lifecycle: configuration.lifecycle, leases: leases, log: log)
+            return Router.process(ProcessEndpoint(processor: processor, triggerSecret: secret, log: log))
+        }
     }
 
-    public func makeStatusEndpoint() throws -> Endpoint {
-        StatusEndpoint(
-            store: try makeStore(), authenticator: authenticator, lifecycle: configuration.lifecycle,
-            healer: configuration.triggerSecret == nil ? nil : trigger, stallMillis: configuration.stallMillis)
+    /// `vision-status` serves the reads, and re-triggers stalled jobs it is asked about.
+    public func statusEndpoints() throws -> EndpointFactory {
+        let healer = configuration.triggerSecret == nil ? nil : makeTrigger()
+        return { [self] in
+            Router.status(
+                StatusEndpoint(
+                    store: try makeStore(), authenticator: authenticator, lifecycle: configuration.lifecycle,
+                    healer: healer, stallMillis: configuration.stallMillis))
+        }
     }
 
     /// Called when a stop's grace period ran out with categories still being written: gives their
     /// claims back and triggers their jobs, so the next worker resumes them at once.
     public func releaseHeldClaims() {
-        lock.lock()
-        let leases = sharedLeases
-        let trigger = sharedTrigger
-        lock.unlock()
+        let (leases, trigger) = started.withLock { ($0.leases, $0.trigger) }
         guard let leases else { return }
         let released = leases.releaseAll()
         guard !released.isEmpty else { return }
@@ -122,10 +129,7 @@ public final class VisionQueueServices: @unchecked Sendable {
     /// Before the process exits: gives triggers still queued up to `millis` to go out. Those
     /// scheduled for later (retry backoff) are left to the sweep, and counted in the log.
     public func flushTriggers(within millis: Int64 = 2_000) {
-        lock.lock()
-        let trigger = sharedTrigger
-        lock.unlock()
-        guard let trigger, trigger.outstanding > 0 else { return }
+        guard let trigger = started.withLock({ $0.trigger }), trigger.outstanding > 0 else { return }
         let deadline = Clock.now() + millis
         while trigger.outstanding > 0 && Clock.now() < deadline { usleep(10_000) }
         if trigger.outstanding > 0 {

@@ -13,7 +13,7 @@ struct AuthenticatorTests {
     private func request(authorization: String? = nil, query: String = "") -> HTTPRequest {
         HTTPRequest(
             method: "GET", path: StatusEndpoint.mePath, query: query,
-            headers: authorization.map { ["authorization": $0] } ?? [:])
+            headers: authorization.map { [.authorization: $0] } ?? [:])
     }
 
     private static func validToken(_ subject: String = "user-9") -> String {

@@ -20,15 +20,15 @@ struct JobIDTests {
         #expect(JobID(text) == nil)
     }
 
-    @Test func randomIDsAreValidAndDistinct() {
-        let ids = (0..<100).map { _ in JobID.random() }
+    @Test func newIDsAreValidAndDistinct() {
+        let ids = (0..<100).map { _ in JobID.timeOrdered() }
         #expect(Set(ids).count == 100)
         #expect(ids.allSatisfy { JobID($0.rawValue) == $0 && $0.rawValue == $0.rawValue.lowercased() })
     }
 
     @Test func idsAreVersion7AndSortByCreationTime() throws {
-        let early = JobID.random(now: 1_764_500_000_000)
-        let later = JobID.random(now: 1_764_500_000_001)
+        let early = JobID.timeOrdered(now: 1_764_500_000_000)
+        let later = JobID.timeOrdered(now: 1_764_500_000_001)
         #expect(early.rawValue < later.rawValue, "text order is time order, so inserts append to indexes")
         #expect(early.rawValue.hasPrefix("019ad465-4d00-"))  // 1_764_500_000_000 ms = 0x019AD4654D00
         let version = early.rawValue[early.rawValue.index(early.rawValue.startIndex, offsetBy: 14)]

@@ -34,7 +34,7 @@ struct JobLifecycleTests {
             .fun: CategoryRecord(category: .fun, state: .done, attempts: 1),
             .health: CategoryRecord(category: .health, state: .running, attempts: 1, leaseExpiresAt: now + 5_000),
         ])
-        #expect(lifecycle.nextStep(jobStatus: .processing, categories: categories, now: now) == .busy(leaseExpiresAt: now + 5_000))
+        #expect(lifecycle.nextStep(jobStatus: .processing, categories: categories, now: now) == .leasedElsewhere(leaseExpiresAt: now + 5_000))
     }
 
     @Test func aLiveLeaseOnALaterCategoryStillBlocksEarlierPendingOnes() {
@@ -42,7 +42,7 @@ struct JobLifecycleTests {
         let categories = records([
             .work: CategoryRecord(category: .work, state: .running, attempts: 2, leaseExpiresAt: now + 1),
         ])
-        #expect(lifecycle.nextStep(jobStatus: .processing, categories: categories, now: now) == .busy(leaseExpiresAt: now + 1))
+        #expect(lifecycle.nextStep(jobStatus: .processing, categories: categories, now: now) == .leasedElsewhere(leaseExpiresAt: now + 1))
     }
 
     @Test func runsTheFirstPendingCategoryInOrder() {

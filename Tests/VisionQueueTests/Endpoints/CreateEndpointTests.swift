@@ -39,12 +39,12 @@ final class CreateEndpointTests {
             Issue.record("the new job has nothing to claim")
             return
         }
-        #expect(claim.answers == [.fun: "Dance", .health: "I want to run a marathon"])
+        #expect(claim.allNotes == [.fun: "Dance", .health: "I want to run a marathon"])
     }
 
     @Test(arguments: ["application/json; charset=utf-8", "Application/JSON", "application/json;charset=\"UTF-8\""])
     func acceptsJSONMediaTypes(_ contentType: String) {
-        #expect(respond(fixture.createRequest(#"{"answers": {}}"#, headers: ["content-type": contentType])).status == 201)
+        #expect(respond(fixture.createRequest(#"{"answers": {}}"#, headers: [.contentType: contentType])).status == 201)
     }
 
     @Test(arguments: ["GET", "PUT", "DELETE", "HEAD", "post"])
@@ -60,7 +60,7 @@ final class CreateEndpointTests {
 
     @Test(arguments: [nil, "text/plain", "application/x-www-form-urlencoded", "application/jsonx", "application/json; charset=latin-1"] as [String?])
     func otherContentTypesAre415(_ contentType: String?) throws {
-        let response = respond(fixture.createRequest(#"{"answers": {}}"#, headers: contentType.map { ["content-type": $0] } ?? [:]))
+        let response = respond(fixture.createRequest(#"{"answers": {}}"#, headers: contentType.map { [.contentType: $0] } ?? [:]))
         #expect(response.status == 415)
         #expect(try errorCode(of: response) == "unsupported_media_type")
         try expectNothingHappened()
@@ -120,7 +120,7 @@ final class CreateEndpointTests {
         #expect(jwt.trigger.calls.isEmpty)
 
         var headers = EndpointFixture.bearer("alice")
-        headers["content-type"] = "application/json"
+        headers[.contentType] = "application/json"
         let created = jwt.create.respond(to: jwt.createRequest(#"{"answers": {}}"#, headers: headers), log: quietLog).response
         #expect(created.status == 201)
         #expect(try jwt.store.jobs(ownedBy: "alice", limit: 10).count == 1)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import VisionQueue
 
-/// The three endpoints wired to one store on a temporary file, a `RecordingTrigger` and a
+/// The three binaries' routers wired to one store on a temporary file, a `RecordingTrigger` and a
 /// development-mode (or JWT) authenticator, the way the binaries wire them.
 final class EndpointFixture {
     static let triggerSecret = "trigger-secret-for-tests"
@@ -13,9 +13,10 @@ final class EndpointFixture {
     let trigger = RecordingTrigger()
     let configuration: VisionQueueConfiguration
     let authenticator: Authenticator
-    let create: CreateEndpoint
-    let status: StatusEndpoint
-    let process: ProcessEndpoint
+    /// What `vision-create`, `vision-status` and `vision-process` serve.
+    let create: Router
+    let status: Router
+    let process: Router
 
     init(jwt: Bool = false) throws {
         var environment = ["VQ_TRIGGER_SECRET": Self.triggerSecret, "VQ_GENERATOR_DELAY_MS": "0"]
@@ -23,31 +24,33 @@ final class EndpointFixture {
         configuration = try VisionQueueConfiguration(environment: environment)
         store = try SQLiteJobStore(path: file.path)
         authenticator = Authenticator(configuration: configuration, log: quietLog)
-        create = CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration)
-        status = StatusEndpoint(store: store, authenticator: authenticator, lifecycle: configuration.lifecycle)
+        create = Router.create(
+            CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),
+            controls: JobControlEndpoint(store: store, authenticator: authenticator, trigger: trigger))
+        status = Router.status(StatusEndpoint(store: store, authenticator: authenticator, lifecycle: configuration.lifecycle))
         let processor = JobProcessor(
             store: store, generator: BuiltInGenerator(delayMillis: 0), trigger: trigger,
             lifecycle: configuration.lifecycle, leases: nil, log: quietLog)
-        process = ProcessEndpoint(processor: processor, triggerSecret: Self.triggerSecret, log: quietLog)
+        process = Router.process(ProcessEndpoint(processor: processor, triggerSecret: Self.triggerSecret, log: quietLog))
     }
 
     deinit { file.remove() }
 
-    static func bearer(_ user: String) -> [String: String] {
-        ["authorization": "Bearer " + TokenMinter.token(subject: user, secret: jwtSecret)]
+    static func bearer(_ user: String) -> [HTTPHeader: String] {
+        [.authorization: "Bearer " + TokenMinter.token(subject: user, secret: jwtSecret)]
     }
 
-    func createRequest(_ json: String, headers: [String: String] = ["content-type": "application/json"]) -> HTTPRequest {
+    func createRequest(_ json: String, headers: [HTTPHeader: String] = [.contentType: "application/json"]) -> HTTPRequest {
         HTTPRequest(method: "POST", path: CreateEndpoint.path, headers: headers, body: Array(json.utf8))
     }
 
-    func statusRequest(_ query: String, headers: [String: String] = [:]) -> HTTPRequest {
+    func statusRequest(_ query: String, headers: [HTTPHeader: String] = [:]) -> HTTPRequest {
         HTTPRequest(method: "GET", path: StatusEndpoint.statusPath, query: query, headers: headers)
     }
 
     func processRequest(_ json: String, secret: String? = triggerSecret) -> HTTPRequest {
-        var headers = ["content-type": "application/json"]
-        if let secret { headers[ProcessEndpoint.secretHeader] = secret }
+        var headers: [HTTPHeader: String] = [.contentType: "application/json"]
+        if let secret { headers[.triggerSecret] = secret }
         return HTTPRequest(method: "POST", path: ProcessEndpoint.path, headers: headers, body: Array(json.utf8))
     }
 

@@ -42,7 +42,7 @@ final class ProcessEndpointTests {
     }
 
     @Test func anUnknownJobIsAcceptedAndChangesNothing() throws {
-        let answer = reply(fixture.processRequest(#"{"jobId": "\#(JobID.random())"}"#))
+        let answer = reply(fixture.processRequest(#"{"jobId": "\#(JobID.timeOrdered())"}"#))
         #expect(answer.response.status == 202)
         answer.afterwards?()
         #expect(fixture.trigger.calls.isEmpty)
@@ -58,7 +58,7 @@ final class ProcessEndpointTests {
     }
 
     @Test func getIs405() throws {
-        var request = fixture.processRequest(#"{"jobId": "\#(JobID.random())"}"#)
+        var request = fixture.processRequest(#"{"jobId": "\#(JobID.timeOrdered())"}"#)
         request.method = "GET"
         let response = reply(request).response
         #expect(response.status == 405)

@@ -8,7 +8,7 @@ final class StatusEndpointTests {
 
     init() throws { fixture = try EndpointFixture() }
 
-    private func respond(_ request: HTTPRequest, with endpoint: StatusEndpoint? = nil) -> HTTPResponse {
+    private func respond(_ request: HTTPRequest, with endpoint: Router? = nil) -> HTTPResponse {
         (endpoint ?? fixture.status).respond(to: request, log: quietLog).response
     }
 
@@ -75,19 +75,19 @@ final class StatusEndpointTests {
     }
 
     @Test func unknownJobIs404() throws {
-        let response = respond(fixture.statusRequest("jobId=\(JobID.random())"))
+        let response = respond(fixture.statusRequest("jobId=\(JobID.timeOrdered())"))
         #expect(response.status == 404)
         #expect(try errorCode(of: response) == "job_not_found")
     }
 
     @Test func anotherUsersJobIsIndistinguishableFromAnUnknownOne() throws {
         let jwt = try EndpointFixture(jwt: true)
-        let alicesJob = try jwt.store.createJob(NewJob(userID: "alice", answers: [.fun: "secret plans"]), now: Clock.now()).id
+        let alicesJob = try jwt.store.createJob(NewJob(userID: "alice", notes: [.fun: "secret plans"]), now: Clock.now()).id
         let asAlice = respond(jwt.statusRequest("jobId=\(alicesJob)", headers: EndpointFixture.bearer("alice")), with: jwt.status)
         #expect(asAlice.status == 200)
 
         let asBob = respond(jwt.statusRequest("jobId=\(alicesJob)", headers: EndpointFixture.bearer("bob")), with: jwt.status)
-        let unknown = respond(jwt.statusRequest("jobId=\(JobID.random())", headers: EndpointFixture.bearer("bob")), with: jwt.status)
+        let unknown = respond(jwt.statusRequest("jobId=\(JobID.timeOrdered())", headers: EndpointFixture.bearer("bob")), with: jwt.status)
         #expect(asBob.status == 404)
         #expect(asBob.body == unknown.body)
         #expect(asBob == unknown, "status, headers and body must all be identical")
@@ -111,13 +111,13 @@ final class StatusEndpointTests {
 
     @Test func repeatedJobIDIs400() throws {
         let id = try fixture.createJob()
-        let response = respond(fixture.statusRequest("jobId=\(id)&jobId=\(JobID.random())"))
+        let response = respond(fixture.statusRequest("jobId=\(id)&jobId=\(JobID.timeOrdered())"))
         #expect(response.status == 400)
         #expect(try errorCode(of: response) == "invalid_request")
     }
 
     @Test func postIs405AllowingGet() throws {
-        var request = fixture.statusRequest("jobId=\(JobID.random())")
+        var request = fixture.statusRequest("jobId=\(JobID.timeOrdered())")
         request.method = "POST"
         let response = respond(request)
         #expect(response.status == 405)
@@ -126,9 +126,9 @@ final class StatusEndpointTests {
 
     @Test func listShowsTheUsersJobsNewestFirst() throws {
         let jwt = try EndpointFixture(jwt: true)
-        let first = try jwt.store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
-        _ = try jwt.store.createJob(NewJob(userID: "bob", answers: [:]), now: t0 + 1)
-        let second = try jwt.store.createJob(NewJob(userID: "alice", answers: [:]), now: t0 + 2).id
+        let first = try jwt.store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
+        _ = try jwt.store.createJob(NewJob(userID: "bob", notes: [:]), now: t0 + 1)
+        let second = try jwt.store.createJob(NewJob(userID: "alice", notes: [:]), now: t0 + 2).id
         let request = HTTPRequest(method: "GET", path: StatusEndpoint.listPath, headers: EndpointFixture.bearer("alice"))
         let response = respond(request, with: jwt.status)
         #expect(response.status == 200)

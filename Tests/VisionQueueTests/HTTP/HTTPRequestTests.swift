@@ -42,8 +42,8 @@ struct HTTPRequestTests {
     }
 
     @Test func headersAreLookedUpByLowercaseName() {
-        let request = HTTPRequest(method: "GET", path: "/", headers: ["content-type": "application/json"])
-        #expect(request.header("content-type") == "application/json")
-        #expect(request.header("authorization") == nil)
+        let request = HTTPRequest(method: "GET", path: "/", headers: [.contentType: "application/json"])
+        #expect(request.header(.contentType) == "application/json")
+        #expect(request.header(.authorization) == nil)
     }
 }

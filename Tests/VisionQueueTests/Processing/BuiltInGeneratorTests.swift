@@ -6,7 +6,7 @@ struct BuiltInGeneratorTests {
     let generator = BuiltInGenerator(delayMillis: 0)
 
     private func write(_ category: VisionCategory, _ notes: String) throws -> String {
-        try generator.write(GenerationRequest(category: category, answer: notes, deadline: Clock.now() + 60_000))
+        try generator.write(GenerationRequest(category: category, notes: notes, deadline: Clock.now() + 60_000))
     }
 
     @Test func isDeterministic() throws {
@@ -14,7 +14,7 @@ struct BuiltInGeneratorTests {
         let first = try write(.health, notes)
         #expect(try write(.health, notes) == first)
         #expect(try BuiltInGenerator(delayMillis: 0).write(
-            GenerationRequest(category: .health, answer: notes, attempt: 3, deadline: Clock.now() + 1)) == first)
+            GenerationRequest(category: .health, notes: notes, attempt: 3, deadline: Clock.now() + 1)) == first)
     }
 
     @Test func mentionsTheUsersNotes() throws {

@@ -6,7 +6,7 @@ struct FaultInjectingGeneratorTests {
     let builtIn = BuiltInGenerator(delayMillis: 0)
 
     private func request(_ category: VisionCategory, attempt: Int) -> GenerationRequest {
-        GenerationRequest(category: category, answer: "Notes", attempt: attempt, deadline: Clock.now() + 60_000)
+        GenerationRequest(category: category, notes: "Notes", attempt: attempt, deadline: Clock.now() + 60_000)
     }
 
     private func fails(_ generator: VisionGenerator, _ category: VisionCategory, attempt: Int) -> Bool {

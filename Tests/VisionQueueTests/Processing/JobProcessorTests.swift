@@ -32,7 +32,7 @@ final class JobProcessorTests {
     }
 
     @Test func drivesAJobToACompletedVision() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [.health: "I want to run a marathon"]), now: Clock.now()).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [.health: "I want to run a marathon"]), now: Clock.now()).id
         let processor = processor()
         let outcomes = try drive(processor, id)
         #expect(outcomes == VisionCategory.allCases.map { .wrote($0) } + [.finished(.completed)])
@@ -54,7 +54,7 @@ final class JobProcessorTests {
     }
 
     @Test func aCategoryThatAlwaysFailsIsLeftOutOfACompletedVision() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: Clock.now()).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: Clock.now()).id
         let generator = try #require(FaultInjectingGenerator(wrapping: BuiltInGenerator(delayMillis: 0), spec: "health:*"))
         let processor = processor(generator, policy: RetryPolicy(maxAttempts: 2, backoffBaseMillis: 0))
         let outcomes = try drive(processor, id)
@@ -85,7 +85,7 @@ final class JobProcessorTests {
     }
 
     @Test func aRetryNotYetDueIsWaitedForWithADelayedTrigger() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: Clock.now()).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: Clock.now()).id
         let generator = try #require(FaultInjectingGenerator(wrapping: BuiltInGenerator(delayMillis: 0), spec: "fun:1"))
         let before = Clock.now()
         let outcomes = try drive(processor(generator, policy: RetryPolicy(maxAttempts: 3, backoffBaseMillis: 60_000)), id)
@@ -103,7 +103,7 @@ final class JobProcessorTests {
     }
 
     @Test func anUnknownJobIsNothingToDo() throws {
-        #expect(try processor().runStep(JobID.random()) == .nothingToDo)
+        #expect(try processor().runStep(JobID.timeOrdered()) == .nothingToDo)
         #expect(trigger.calls.isEmpty)
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 @testable import VisionQueue
 
@@ -7,23 +8,21 @@ import Testing
 @Suite("GroupCommit")
 struct GroupCommitTests {
     /// What the steps did, in order, from every thread.
-    final class Journal: @unchecked Sendable {
-        private let lock = Lock()
-        private var entries: [String] = []
+    final class Journal: Sendable {
+        private let entries = Mutex<[String]>([])
 
-        func add(_ entry: String) { lock.withLock { entries.append(entry) } }
-        var all: [String] { lock.withLock { entries } }
+        func add(_ entry: String) { entries.withLock { $0.append(entry) } }
+        var all: [String] { entries.withLock { $0 } }
         func count(_ entry: String) -> Int { all.filter { $0 == entry }.count }
     }
 
     /// Stands in for the database's transaction: open from `begin` until a member ends it.
-    final class Transaction: @unchecked Sendable {
-        private let lock = Lock()
-        private var lost = false
+    final class Transaction: Sendable {
+        private let lost = Mutex(false)
 
-        var isOpen: Bool { lock.withLock { !lost } }
-        func begin() { lock.withLock { lost = false } }
-        func end() { lock.withLock { lost = true } }
+        var isOpen: Bool { lost.withLock { !$0 } }
+        func begin() { lost.withLock { $0 = false } }
+        func end() { lost.withLock { $0 = true } }
     }
 
     /// Runs one writer on its own thread; `work` is its member step.

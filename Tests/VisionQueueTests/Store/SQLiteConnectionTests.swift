@@ -16,10 +16,13 @@ final class SQLiteConnectionTests {
         private let started = Gate()
         private let outcome = ThreadOutcome<Result<Void, StoreError>>()
 
-        init(_ path: String, _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void) {
+        init(
+            _ path: String, busyTimeoutMillis: Int32 = 5_000,
+            _ body: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void
+        ) {
             WorkerThread.start { [self] in
                 outcome.set(Result { () throws(StoreError) in
-                    let db = try SQLiteConnection(path: path)
+                    let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis)
                     try db.writeTransaction { () throws(StoreError) in
                         started.open()
                         try body(db)
@@ -38,7 +41,8 @@ final class SQLiteConnectionTests {
     /// two share one transaction.
     private func grouped(
         _ first: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void,
-        _ second: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void
+        _ second: @escaping @Sendable (SQLiteConnection) throws(StoreError) -> Void,
+        secondOpens path: String? = nil, busyTimeoutMillis: Int32 = 5_000
     ) -> (Result<Void, StoreError>?, Result<Void, StoreError>?) {
         let queuedBehind = GroupCommitTests.Journal()
         let firstWrite = Write(file.path) { db throws(StoreError) in
@@ -47,7 +51,9 @@ final class SQLiteConnectionTests {
             if db.queuedWriters > 0 { queuedBehind.add("second") }
         }
         firstWrite.waitUntilStarted()
-        let secondWrite = Write(file.path) { db throws(StoreError) in try second(db) }
+        let secondWrite = Write(path ?? file.path, busyTimeoutMillis: busyTimeoutMillis) { db throws(StoreError) in
+            try second(db)
+        }
         let results = (firstWrite.result, secondWrite.result)
         #expect(queuedBehind.count("second") == 1, "the second writer queued behind the first")
         return results
@@ -75,7 +81,7 @@ final class SQLiteConnectionTests {
         _ = try db.writeTransaction(durable: false) { () throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('after')") }
 
         #expect(try names(db) == ["after", "kept"])
-        let reopened = try SQLiteConnection(path: file.path, synchronous: "NORMAL")
+        let reopened = try SQLiteConnection(path: file.path, durability: .normal)
         #expect(try names(reopened) == ["after", "kept"])
     }
 
@@ -110,6 +116,42 @@ final class SQLiteConnectionTests {
                 try writer.run("INSERT INTO notes (name) VALUES (?)", [.text("n\(index)")])
             }
             #expect(try reader.row("SELECT count(*) FROM notes") { $0.int(0) } == Int64(index + 1))
+        }
+    }
+
+    /// One file, one writer: connections that name it differently (or wait differently for
+    /// locks) still queue in the process's group commit rather than in SQLite's busy handler.
+    @Test(arguments: ["double slash", "symlink", "another busy timeout"])
+    func connectionsToOneFileShareItsWriter(_ spelling: String) throws {
+        let db = try SQLiteConnection(path: file.path)
+        try makeTable(db)
+        let directory = String(file.path[..<file.path.lastIndex(of: "/")!])
+        let name = String(file.path[file.path.index(after: file.path.lastIndex(of: "/")!)...])
+        let link = directory + "/link-" + name
+        #expect(symlink(file.path, link) == 0)
+        defer { unlink(link) }
+        let path = switch spelling {
+        case "double slash": directory + "//" + name
+        case "symlink": link
+        default: file.path
+        }
+        let (first, second) = grouped(
+            { db throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('first')") },
+            { db throws(StoreError) in try db.run("INSERT INTO notes (name) VALUES ('second')") },
+            secondOpens: path, busyTimeoutMillis: spelling == "another busy timeout" ? 1_000 : 5_000)
+        #expect(throws: Never.self) { try first?.get() }
+        #expect(throws: Never.self) { try second?.get() }
+        #expect(try names(db) == ["first", "second"])
+    }
+
+    @Test func onlyTheTwoDurabilitiesSafeInWALModeAreAccepted() throws {
+        #expect(SQLiteDurability(setting: "full") == .full)
+        #expect(SQLiteDurability(setting: "NORMAL") == .normal)
+        for unknown in ["OFF", "EXTRA", "FUL", "", "2"] {
+            #expect(SQLiteDurability(setting: unknown) == nil)
+            #expect(throws: ConfigurationError.self) {
+                try VisionQueueConfiguration(environment: ["VQ_SYNCHRONOUS": unknown.isEmpty ? "none" : unknown])
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ final class SQLiteJobStoreTests {
 
     @Test func everyChangeAStatusAnswerShowsBumpsTheVersion() throws {
         let single = JobLifecycle(policy: RetryPolicy(maxAttempts: 1, leaseMillis: 60_000, backoffBaseMillis: 0))
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         var last = try #require(try store.jobVersion(id, ownedBy: "alice"))
         func changed(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             let now = try #require(try store.jobVersion(id, ownedBy: "alice"))
@@ -74,7 +74,7 @@ final class SQLiteJobStoreTests {
     // MARK: Creating and reading
 
     @Test func createJobStoresAPendingJobWithTwelvePendingCategories() throws {
-        let created = try store.createJob(NewJob(userID: "alice", answers: [.fun: "Dance"]), now: t0)
+        let created = try store.createJob(NewJob(userID: "alice", notes: [.fun: "Dance"]), now: t0)
         #expect(created.status == .pending)
         let job = try stored(store, created.id)
         #expect(job.id == created.id)
@@ -95,33 +95,33 @@ final class SQLiteJobStoreTests {
             .health: "Sleep 8h 😀 — café",
             .spirituality: "\\ backslash \t tab",
         ]
-        let id = try store.createJob(NewJob(userID: "alice", answers: answers), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: answers), now: t0).id
         let first = try claim(store, id, at: t0)
-        #expect(first.answer == answers[.fun])
-        #expect(first.answers == answers)
+        #expect(first.notes == answers[.fun])
+        #expect(first.allNotes == answers)
         #expect(first.userID == "alice")
         _ = try store.recordSuccess(first, output: "x", now: t0)
         let second = try claim(store, id, at: t0)
-        #expect(second.answer == answers[.health])
+        #expect(second.notes == answers[.health])
         _ = try store.recordSuccess(second, output: "x", now: t0)
         let third = try claim(store, id, at: t0)
-        #expect(third.category == .travel && third.answer == "")
+        #expect(third.category == .travel && third.notes == "")
     }
 
     @Test func anotherUsersJobIsAbsent() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         #expect(try store.job(id, ownedBy: "bob") == nil)
         #expect(try store.job(id, ownedBy: "Alice") == nil)
         #expect(try store.job(id, ownedBy: "") == nil)
-        #expect(try store.job(JobID.random(), ownedBy: "alice") == nil)
+        #expect(try store.job(JobID.timeOrdered(), ownedBy: "alice") == nil)
         #expect(try store.job(id, ownedBy: "alice") != nil)
     }
 
     @Test func jobsAreListedNewestFirstPerUser() throws {
-        let first = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
-        let other = try store.createJob(NewJob(userID: "bob", answers: [:]), now: t0 + 1).id
-        let second = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0 + 5).id
-        let third = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0 + 10).id
+        let first = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
+        let other = try store.createJob(NewJob(userID: "bob", notes: [:]), now: t0 + 1).id
+        let second = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0 + 5).id
+        let third = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0 + 10).id
 
         let listed = try store.jobs(ownedBy: "alice", limit: 100)
         #expect(listed.map(\.id) == [third, second, first])
@@ -134,7 +134,7 @@ final class SQLiteJobStoreTests {
     // MARK: Claiming
 
     @Test func claimsCategoriesInWritingOrderAndMarksTheJobProcessing() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let fun = try claim(store, id, at: t0 + 100)
         #expect(fun.category == .fun)
         #expect(fun.attempt == 1)
@@ -163,11 +163,11 @@ final class SQLiteJobStoreTests {
     }
 
     @Test func aSecondClaimWhileTheLeaseIsLiveIsBusy() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let first = try claim(store, id, at: t0)
         for now in [t0, t0 + 1, first.leaseExpiresAt - 1] {
             #expect(
-                try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) == .busy(leaseExpiresAt: first.leaseExpiresAt))
+                try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) == .leasedElsewhere(leaseExpiresAt: first.leaseExpiresAt))
         }
         let job = try stored(store, id)
         #expect(job.categories[0].attempts == 1, "a busy answer must not count an attempt")
@@ -175,16 +175,16 @@ final class SQLiteJobStoreTests {
     }
 
     @Test func renewingALiveLeaseKeepsOthersOut() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let first = try claim(store, id, at: t0)
         #expect(try store.renewLease(first, until: t0 + 120_000, now: t0 + 30_000))
         #expect(
             try store.claimNextCategory(of: id, now: first.leaseExpiresAt + 1, lifecycle: lifecycle)
-                == .busy(leaseExpiresAt: t0 + 120_000))
+                == .leasedElsewhere(leaseExpiresAt: t0 + 120_000))
     }
 
     @Test func aLapsedLeaseIsReclaimedAndTheOldClaimsWritesAreRefused() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let stale = try claim(store, id, at: t0)
         let fresh = try claim(store, id, at: stale.leaseExpiresAt)
         #expect(fresh.category == .fun)
@@ -221,7 +221,7 @@ final class SQLiteJobStoreTests {
 
     @Test func aLapsedLeaseAtMaxAttemptsIsGivenUpAndTheNextCategoryClaimed() throws {
         let once = JobLifecycle(policy: RetryPolicy(maxAttempts: 1))
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let dead = try claim(store, id, at: t0, lifecycle: once)
         let next = try claim(store, id, at: dead.leaseExpiresAt, lifecycle: once)
         #expect(next.category == .health && next.attempt == 1)
@@ -233,7 +233,7 @@ final class SQLiteJobStoreTests {
     }
 
     @Test func failuresAreRetriedAfterTheBackoffThenFailTheCategory() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
 
         let first = try claim(store, id, at: t0)
         #expect(try store.recordFailure(first, error: "boom 1", now: t0, lifecycle: lifecycle, unitRandom: 0) == .retry(at: t0 + 500))
@@ -266,7 +266,7 @@ final class SQLiteJobStoreTests {
     }
 
     @Test func aRetryNotYetDueLetsTheNextCategoryRunThenWaits() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let fun = try claim(store, id, at: t0)
         _ = try store.recordFailure(fun, error: "later", now: t0, lifecycle: lifecycle, unitRandom: 0)  // due at t0 + 500
         var now = t0 + 1
@@ -286,7 +286,7 @@ final class SQLiteJobStoreTests {
     // MARK: Finishing
 
     @Test func twelveSuccessesAssembleAVisionOnce() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let early = try store.finishJob(id, now: t0, lifecycle: lifecycle, assemble: VisionAssembler.document)
         #expect(early == nil)
         var now = t0
@@ -335,7 +335,7 @@ final class SQLiteJobStoreTests {
 
     @Test func aJobWhoseCategoriesAllFailedEndsFailed() throws {
         let once = JobLifecycle(policy: RetryPolicy(maxAttempts: 1))
-        let id = try store.createJob(NewJob(userID: "alice", answers: [:]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         for _ in VisionCategory.allCases {
             let next = try claim(store, id, at: t0, lifecycle: once)
             #expect(try store.recordFailure(next, error: "no", now: t0, lifecycle: once, unitRandom: 0) == .fail)
@@ -362,7 +362,7 @@ final class SQLiteJobStoreTests {
     }
 
     @Test func unknownJobs() throws {
-        let unknown = JobID.random()
+        let unknown = JobID.timeOrdered()
         let claimed = try store.claimNextCategory(of: unknown, now: t0, lifecycle: lifecycle)
         #expect(claimed == .notFound)
         let ended = try store.finishJob(unknown, now: t0, lifecycle: lifecycle, assemble: { _ in "" })
@@ -374,7 +374,7 @@ final class SQLiteJobStoreTests {
     @Test func twoConnectionsOnTwoThreadsNeverClaimTheSameCategory() throws {
         let file = self.file
         let setup = store
-        let jobs = try (0..<3).map { _ in try setup.createJob(NewJob(userID: "alice", answers: [:]), now: Clock.now()).id }
+        let jobs = try (0..<3).map { _ in try setup.createJob(NewJob(userID: "alice", notes: [:]), now: Clock.now()).id }
         let lifecycle = self.lifecycle
         let log = ClaimLog()
 
@@ -393,7 +393,7 @@ final class SQLiteJobStoreTests {
                                 log.problem("worker \(worker) lost its write on \(claim.category)")
                                 break claiming
                             }
-                        case .busy:
+                        case .leasedElsewhere:
                             usleep(50)
                         case .readyToAssemble:
                             break claiming
@@ -419,7 +419,7 @@ final class SQLiteJobStoreTests {
     // MARK: Reopening
 
     @Test func reopeningAnExistingFileKeepsDataAndDoesNotMigrateAgain() throws {
-        let id = try store.createJob(NewJob(userID: "alice", answers: [.fun: "Dance"]), now: t0).id
+        let id = try store.createJob(NewJob(userID: "alice", notes: [.fun: "Dance"]), now: t0).id
         let first = try claim(store, id, at: t0)
         #expect(try store.recordSuccess(first, output: "Fun", now: t0))
         for _ in 0..<3 {
@@ -438,6 +438,45 @@ final class SQLiteJobStoreTests {
         #expect(throws: StoreError.schemaTooNew(found: 99, supported: SQLiteSchema.version)) {
             try SQLiteJobStore(path: file.path)
         }
+    }
+
+    // MARK: Rows that do not parse
+
+    /// Runs SQL behind the store's back, as a hand edit or a broken disk would.
+    private func tamper(_ sql: String, _ values: [SQLiteValue] = []) throws {
+        let db = try SQLiteConnection(path: file.path)
+        try db.writeTransaction { () throws(StoreError) in _ = try db.run(sql, values) }
+    }
+
+    private func isCorruptRow(_ error: any Error) -> Bool {
+        if case StoreError.corruptRow = error { return true }
+        return false
+    }
+
+    @Test func aJobWhoseIDIsNotAUUIDIsAnErrorNotAJobWithANewID() throws {
+        try tamper(
+            """
+            INSERT INTO vision_generation_jobs (id, user_id, status, input, created_at, updated_at)
+            VALUES ('not-a-uuid', 'mallory', 'pending', '{}', ?, ?)
+            """, [.int(t0), .int(t0)])
+        let error = #expect(throws: StoreError.self) { try self.store.jobs(ownedBy: "mallory", limit: 10) }
+        #expect(error.map(isCorruptRow) == true, "got \(String(describing: error))")
+        #expect(try store.jobs(ownedBy: "alice", limit: 10).isEmpty, "other users' reads are unaffected")
+    }
+
+    @Test func storedNotesThatAreNotJSONFailTheClaimInsteadOfBeingWrittenFromNothing() throws {
+        let id = try store.createJob(NewJob(userID: "alice", notes: [.fun: "Dance"]), now: t0).id
+        try tamper("UPDATE vision_generation_jobs SET input = 'not json' WHERE id = ?", [.text(id.rawValue)])
+        let error = #expect(throws: StoreError.self) { try self.store.claimNextCategory(of: id, now: t0, lifecycle: self.lifecycle) }
+        #expect(error.map(isCorruptRow) == true, "got \(String(describing: error))")
+        #expect(try stored(store, id).categories.allSatisfy { $0.state == .pending }, "the failed claim wrote nothing")
+    }
+
+    @Test func aCategoryInAnUnknownPositionIsAnError() throws {
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
+        try tamper("UPDATE vision_job_categories SET position = 40 WHERE job_id = ? AND position = 3", [.text(id.rawValue)])
+        let error = #expect(throws: StoreError.self) { try self.store.job(id, ownedBy: "alice") }
+        #expect(error.map(isCorruptRow) == true, "got \(String(describing: error))")
     }
 }
 

@@ -10,10 +10,10 @@ public final class SQLiteJobStore: JobStore {
 
     /// Opens the database and brings its schema up to date.
     public init(
-        path: String, synchronous: String = "FULL", busyTimeoutMillis: Int32 = 5_000,
+        path: String, durability: SQLiteDurability = .full, busyTimeoutMillis: Int32 = 5_000,
         owner: String = "pid \(getpid())"
     ) throws(StoreError) {
-        db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, synchronous: synchronous)
+        db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, durability: durability)
         self.owner = owner
         try SQLiteSchema.migrate(db)
     }
@@ -21,7 +21,7 @@ public final class SQLiteJobStore: JobStore {
     // MARK: Creating and reading
 
     public func createJob(_ newJob: NewJob, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> CreateOutcome {
-        let input = Self.encodeAnswers(newJob.answers)
+        let input = Self.encodeNotes(newJob.notes)
         let requestHash = Self.hash(input)
         return try db.writeTransaction { () throws(StoreError) -> CreateOutcome in
             if let key = newJob.idempotencyKey,
@@ -53,7 +53,7 @@ public final class SQLiteJobStore: JobStore {
                     return .rateLimited(retryAfterSeconds: Int((oldest - hourAgo + 999) / 1000))
                 }
             }
-            let id = JobID.random()
+            let id = JobID.timeOrdered()
             try db.run(
                 """
                 INSERT INTO vision_generation_jobs
@@ -78,7 +78,7 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    /// The request's fingerprint for idempotency: SHA-256 of the stored (canonical) answers.
+    /// The request's fingerprint for idempotency: SHA-256 of the stored (canonical) notes.
     static func hash(_ input: String) -> String {
         SHA256.hash(data: Array(input.utf8)).hexString
     }
@@ -88,12 +88,12 @@ public final class SQLiteJobStore: JobStore {
         created_at, started_at, completed_at, updated_at, version
         """
 
-    static func readJob(_ row: SQLiteConnection.Row) -> Job {
+    static func readJob(_ row: SQLiteConnection.Row) throws(StoreError) -> Job {
         Job(
-            id: JobID(row.text(0)) ?? JobID.random(),
+            id: try row.jobID(0),
             userID: row.text(1),
-            status: JobStatus(rawValue: row.text(2)) ?? .failed,
-            currentCategory: row.optionalText(3).flatMap(VisionCategory.init(rawValue:)),
+            status: try row.jobStatus(2),
+            currentCategory: try row.optionalCategory(3),
             categoriesCompleted: Int(row.int(4)),
             categoriesFailed: Int(row.int(5)),
             visionID: row.optionalText(6),
@@ -127,11 +127,12 @@ public final class SQLiteJobStore: JobStore {
     /// what every status poll runs.
     private func loadJob(_ id: JobID, ownedBy userID: String) throws(StoreError) -> Job? {
         var job: Job?
-        let categories = try db.rows(Self.jobWithCategories, [.text(id.rawValue), .text(userID)]) { row -> CategoryProgress in
-            if job == nil { job = Self.readJob(row) }
+        let categories = try db.rows(Self.jobWithCategories, [.text(id.rawValue), .text(userID)]) {
+            row throws(StoreError) -> CategoryProgress in
+            if job == nil { job = try Self.readJob(row) }
             return CategoryProgress(
-                category: VisionCategory(position: Int(row.int(13))) ?? .fun,
-                state: CategoryState(rawValue: row.text(14)) ?? .failed,
+                category: try row.category(position: 13),
+                state: try row.categoryState(14),
                 attempts: Int(row.int(15)),
                 error: row.optionalText(16),
                 startedAt: row.optionalInt(17),
@@ -156,13 +157,13 @@ public final class SQLiteJobStore: JobStore {
         return try db.row(
             "SELECT id, user_id, job_id, document, created_at, \(columns) FROM visions WHERE id = ? AND user_id = ?",
             [.text(id), .text(userID)]
-        ) { row in
+        ) { row throws(StoreError) in
             var sections: [VisionCategory: String] = [:]
             for category in VisionCategory.allCases {
                 if let text = row.optionalText(Int32(5 + category.position)) { sections[category] = text }
             }
             return Vision(
-                id: row.text(0), userID: row.text(1), jobID: JobID(row.text(2)) ?? JobID.random(),
+                id: row.text(0), userID: row.text(1), jobID: try row.jobID(2),
                 sections: sections, document: row.text(3), createdAt: row.int(4))
         }
     }
@@ -176,7 +177,7 @@ public final class SQLiteJobStore: JobStore {
             guard
                 let (userID, status, input) = try db.row(
                     "SELECT user_id, status, input FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)],
-                    { row in (row.text(0), JobStatus(rawValue: row.text(1)) ?? .failed, row.text(2)) })
+                    { row throws(StoreError) in (row.text(0), try row.jobStatus(1), row.text(2)) })
             else { return .notFound }
             while true {
                 let records = try categoryRecords(of: id)
@@ -191,7 +192,7 @@ public final class SQLiteJobStore: JobStore {
                 switch step {
                 case .finished: return .finished
                 case .throttled: return .throttled
-                case .busy(let until): return .busy(leaseExpiresAt: until)
+                case .leasedElsewhere(let until): return .leasedElsewhere(leaseExpiresAt: until)
                 case .wait(let until): return .wait(until: until)
                 case .assemble: return .readyToAssemble
                 case .giveUp(let category, let reason):
@@ -217,12 +218,12 @@ public final class SQLiteJobStore: JobStore {
                             updated_at = ?
                         WHERE id = ?
                         """, [.text(category.key), .int(now), .int(now), .text(id.rawValue)])
-                    let answers = Self.decodeAnswers(input)
+                    let notes = try Self.decodeNotes(input)
                     return .claimed(
                         CategoryClaim(
                             jobID: id, userID: userID, category: category, attempt: attempt,
                             totalAttempts: totalAttempts, leaseToken: token, leaseExpiresAt: expires,
-                            answer: answers[category] ?? "", answers: answers))
+                            notes: notes[category] ?? "", allNotes: notes))
                 }
             }
         }
@@ -234,10 +235,10 @@ public final class SQLiteJobStore: JobStore {
             SELECT position, status, attempts, lease_expires_at, next_attempt_at
             FROM vision_job_categories WHERE job_id = ? ORDER BY position
             """, [.text(id.rawValue)]
-        ) { row in
+        ) { row throws(StoreError) in
             CategoryRecord(
-                category: VisionCategory(position: Int(row.int(0))) ?? .fun,
-                state: CategoryState(rawValue: row.text(1)) ?? .failed,
+                category: try row.category(position: 0),
+                state: try row.categoryState(1),
                 attempts: Int(row.int(2)),
                 leaseExpiresAt: row.optionalInt(3),
                 nextAttemptAt: row.optionalInt(4))
@@ -337,7 +338,7 @@ public final class SQLiteJobStore: JobStore {
             guard
                 let (userID, status) = try db.row(
                     "SELECT user_id, status FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)],
-                    { row in (row.text(0), JobStatus(rawValue: row.text(1)) ?? .failed) })
+                    { row throws(StoreError) in (row.text(0), try row.jobStatus(1)) })
             else { return nil }
             let records = try categoryRecords(of: id)
             guard lifecycle.nextStep(jobStatus: status, categories: records, now: now) == .assemble else { return nil }
@@ -352,15 +353,15 @@ public final class SQLiteJobStore: JobStore {
                     """, [.text(reason), .int(now), .int(now), .text(id.rawValue)])
             case .completed:
                 var sections: [VisionCategory: String] = [:]
-                for (position, output) in try db.rows(
+                for (category, output) in try db.rows(
                     "SELECT position, output FROM vision_job_categories WHERE job_id = ? AND status = 'done'",
-                    [.text(id.rawValue)], { row in (Int(row.int(0)), row.text(1)) })
+                    [.text(id.rawValue)], { row throws(StoreError) in (try row.category(position: 0), row.text(1)) })
                 {
-                    if let category = VisionCategory(position: position) { sections[category] = output }
+                    sections[category] = output
                 }
                 // A retried job keeps its vision id, so links to the vision keep working.
                 let visionID = try db.row("SELECT id FROM visions WHERE job_id = ?", [.text(id.rawValue)]) { $0.text(0) }
-                    ?? JobID.random(now: now).rawValue
+                    ?? UUIDv7.make(now: now)
                 let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
                 let placeholders = Array(repeating: "?", count: VisionCategory.count).joined(separator: ", ")
                 try db.run("DELETE FROM visions WHERE job_id = ?", [.text(id.rawValue)])
@@ -387,27 +388,32 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    // MARK: Answers as stored JSON
+    // MARK: The user's notes as stored JSON
 
-    static func encodeAnswers(_ answers: [VisionCategory: String]) -> String {
+    static func encodeNotes(_ notes: [VisionCategory: String]) -> String {
         var writer = JSONWriter()
         writer.object { json in
             for category in VisionCategory.allCases {
-                if let answer = answers[category] {
+                if let text = notes[category] {
                     json.key(escaping: category.key)
-                    json.string(answer)
+                    json.string(text)
                 }
             }
         }
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
-    static func decodeAnswers(_ text: String) -> [VisionCategory: String] {
-        guard let object = try? JSONParser.parse(Array(text.utf8)).objectValue else { return [:] }
-        var answers: [VisionCategory: String] = [:]
-        for (key, value) in object {
-            if let category = VisionCategory(rawValue: key), let text = value.stringValue { answers[category] = text }
+    static func decodeNotes(_ stored: String) throws(StoreError) -> [VisionCategory: String] {
+        guard let object = try? JSONParser.parse(Array(stored.utf8)).objectValue else {
+            throw .corruptRow("a job's notes are not a JSON object")
         }
-        return answers
+        var notes: [VisionCategory: String] = [:]
+        for (key, value) in object {
+            guard let category = VisionCategory(rawValue: key), let text = value.stringValue else {
+                throw .corruptRow("a job's notes hold '\(key.prefix(64))', not a category's text")
+            }
+            notes[category] = text
+        }
+        return notes
     }
 }

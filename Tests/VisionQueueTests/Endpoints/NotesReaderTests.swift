@@ -1,17 +1,17 @@
 import Testing
 @testable import VisionQueue
 
-@Suite("AnswersValidator")
-struct AnswersValidatorTests {
-    let validator = AnswersValidator(maxCharacters: 20)
+@Suite("NotesReader")
+struct NotesReaderTests {
+    let notesReader = NotesReader(maxCharacters: 20)
 
     private func answers(_ json: String) throws -> [VisionCategory: String] {
-        try validator.answers(from: try #require(try JSONParser.parse(Array(json.utf8)).objectValue))
+        try notesReader.notes(from: try #require(try JSONParser.parse(Array(json.utf8)).objectValue))
     }
 
     private func rejection(_ json: String) throws -> APIError? {
         let body = try #require(try JSONParser.parse(Array(json.utf8)).objectValue)
-        return apiError { _ = try validator.answers(from: body) }
+        return apiError { _ = try notesReader.notes(from: body) }
     }
 
     @Test func readsAnswersTrimmingSurroundingWhitespace() throws {

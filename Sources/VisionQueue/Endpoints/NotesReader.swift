@@ -1,12 +1,13 @@
 
-/// Reads `{"answers": {...}}` from a create request, refusing anything it does not understand:
-/// unknown keys, non-string answers, answers over the length limit, NUL and control characters.
-public struct AnswersValidator: Sendable {
+/// Reads the user's notes from a create request's `{"answers": {...}}` (the API's name for them),
+/// refusing anything it does not understand: unknown keys, non-string notes, notes over the length
+/// limit, NUL and control characters.
+public struct NotesReader: Sendable {
     public var maxCharacters: Int
 
     public init(maxCharacters: Int) { self.maxCharacters = maxCharacters }
 
-    public func answers(from body: [String: JSONValue]) throws(APIError) -> [VisionCategory: String] {
+    public func notes(from body: [String: JSONValue]) throws(APIError) -> [VisionCategory: String] {
         for key in body.keys where key != "answers" {
             throw .badRequest("Unknown field '\(key)'. The body is {\"answers\": {...}}.", code: "unknown_field")
         }
@@ -16,7 +17,7 @@ public struct AnswersValidator: Sendable {
         guard case .object(let object) = value else {
             throw .badRequest("answers must be an object, not \(value.typeName).", code: "invalid_answers")
         }
-        var answers: [VisionCategory: String] = [:]
+        var notes: [VisionCategory: String] = [:]
         for (key, value) in object {
             guard let category = VisionCategory(rawValue: key) else {
                 let known = VisionCategory.allCases.map(\.key).joined(separator: ", ")
@@ -34,9 +35,9 @@ public struct AnswersValidator: Sendable {
                 throw .badRequest("answers.\(key) contains a control character.", code: "invalid_answer")
             }
             let trimmed = text.trimmed
-            if !trimmed.isEmpty { answers[category] = trimmed }
+            if !trimmed.isEmpty { notes[category] = trimmed }
         }
-        return answers
+        return notes
     }
 
     /// Control characters other than tab, newline and carriage return; they have no place in notes

@@ -5,7 +5,7 @@ extension SQLiteJobStore {
             guard
                 let status = try db.row(
                     "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
-                    [.text(id.rawValue), .text(userID)], { JobStatus(rawValue: $0.text(0)) ?? .failed })
+                    [.text(id.rawValue), .text(userID)], { row throws(StoreError) in try row.jobStatus(0) })
             else { return nil }
             guard !status.isFinal else { return status }
             try db.run(
@@ -31,7 +31,7 @@ extension SQLiteJobStore {
             guard
                 let status = try db.row(
                     "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
-                    [.text(id.rawValue), .text(userID)], { JobStatus(rawValue: $0.text(0)) ?? .failed })
+                    [.text(id.rawValue), .text(userID)], { row throws(StoreError) in try row.jobStatus(0) })
             else { return .notFound }
             guard status == .completed || status == .failed else { return .notRetryable(status) }
             let reset = try db.run(
@@ -60,9 +60,9 @@ extension SQLiteJobStore {
                 WHERE status IN ('pending', 'processing') AND updated_at <= ?
                 ORDER BY updated_at LIMIT ?
                 """, [.int(now - stallMillis), .int(Int64(limit))]
-            ) { row in (JobID(row.text(0)), JobStatus(rawValue: row.text(1)) ?? .failed, row.int(2)) }
+            ) { row throws(StoreError) in (try row.jobID(0), try row.jobStatus(1), row.int(2)) }
             var stalled: [JobID] = []
-            for case let (id?, status, updatedAt) in candidates {
+            for (id, status, updatedAt) in candidates {
                 let records = try categoryRecords(of: id)
                 if lifecycle.isStalled(
                     jobStatus: status, categories: records, lastProgressAt: updatedAt, now: now, stallMillis: stallMillis)
