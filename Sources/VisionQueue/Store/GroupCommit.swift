@@ -4,92 +4,51 @@ import Glibc
 /// as PostgreSQL and InnoDB do it).
 ///
 /// Each category step writes twice (its claim, then its result), and SQLite has one write lock
-/// for the whole file: with every writer committing alone, the lock was held for about 0.6 ms
-/// per step (bench/, figure 3), which capped a machine near 1,600 steps/s however many cores it
-/// had. Here a writer that finds others queued behind it leaves its transaction open and hands
+/// for the whole file: with every writer committing alone, the time the lock is held per step
+/// caps the steps a machine can run, however many cores it has. Here a writer that finds others queued behind it leaves its transaction open and hands
 /// it to the next one; the last of the group commits for all, and everyone returns only once
 /// that commit is done (and a writer that asked for it, once it is on disk). The sync to disk
-/// happens after the turn is passed on, and one sync covers every group committed before it
-/// began. A member's own failure is rolled back to its savepoint and reaches only that member.
+/// happens after the turn is passed on, run by a writer of the group that asked for it, and one
+/// sync covers every group committed before it began. A member's own failure is rolled back to
+/// its savepoint and reaches only that member.
 ///
-/// One group is open at a time; whoever runs holds the process's write connection alone.
+/// The rules live in `GroupCommitStateMachine`; this class holds the mutex and the condition
+/// variables, and performs what the machine decides. One group is open at a time; whoever runs
+/// holds the process's write connection alone.
 final class GroupCommit: @unchecked Sendable {
-    /// One shared transaction.
-    ///
-    /// Its members wait on conditions of its own, each woken once: a member that asked for the
-    /// disk is not woken at the commit only to sleep again until the sync, nor by other groups.
-    private final class Group {
-        var members = 0
-        var durable = false
-        /// The commit is done or failed: members that did not ask for the disk may return.
-        var committed = false
-        /// The sync is done or failed too: every member may return.
-        var ended = false
-        var commitFailure: StoreError?
-        var syncFailure: StoreError?
-        let committedSignal = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        let endedSignal = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// The conditions the members of one shared transaction wait on: those that did not ask for
+    /// the disk apart from the others, so that each is woken once, at the commit or at the end,
+    /// and never by other groups.
+    private final class Group: Equatable {
+        let committed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        let ended = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
         init() {
-            pthread_cond_init(committedSignal, nil)
-            pthread_cond_init(endedSignal, nil)
+            pthread_cond_init(committed, nil)
+            pthread_cond_init(ended, nil)
         }
 
         deinit {
-            pthread_cond_destroy(committedSignal)
-            pthread_cond_destroy(endedSignal)
-            committedSignal.deallocate()
-            endedSignal.deallocate()
+            pthread_cond_destroy(committed)
+            pthread_cond_destroy(ended)
+            committed.deallocate()
+            ended.deallocate()
         }
 
-        func outcome(forDurable durable: Bool) -> StoreError? { durable ? commitFailure ?? syncFailure : commitFailure }
-
-        /// With the mutex held.
-        func markCommitted(failure: StoreError?, ending: Bool) {
-            commitFailure = failure
-            committed = true
-            pthread_cond_broadcast(committedSignal)
-            if ending { markEnded(syncFailure: nil) }
-        }
-
-        /// With the mutex held.
-        func markEnded(syncFailure: StoreError?) {
-            self.syncFailure = syncFailure
-            ended = true
-            pthread_cond_broadcast(endedSignal)
-        }
-
-        /// With the mutex held: waits until a member asking for the disk (or not) may return.
-        func wait(durable: Bool, _ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
-            if durable {
-                while !ended { pthread_cond_wait(endedSignal, mutex) }
-            } else {
-                while !committed { pthread_cond_wait(committedSignal, mutex) }
-            }
-        }
+        static func == (lhs: Group, rhs: Group) -> Bool { lhs === rhs }
     }
 
-    /// Most members per group: bounds how long the first one waits for the group's commit.
-    let maxMembers: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Signalled when the connection is free for the next writer.
     private let turn = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// A writer is running (a member's work, or a group's begin or commit).
-    private var running = false
-    /// Writers waiting for their turn.
-    private var queued = 0
-    /// The group whose transaction is open and whose members wait for the next writer to end it.
-    private var open: Group?
-    /// Groups committed so far, and how many of them are known to be on disk.
-    private var committed = 0
-    private var synced = 0
-    /// Held while syncing: one sync at a time, and `synced` with it.
-    private let syncMutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// With the mutex held.
+    private var machine: GroupCommitStateMachine<Group>
 
+    /// - Parameter maxMembers: most members per group: bounds how long the first one waits for
+    ///   the group's commit.
     init(maxMembers: Int = 16) {
-        self.maxMembers = maxMembers
+        machine = GroupCommitStateMachine(maxMembers: maxMembers)
         pthread_mutex_init(mutex, nil)
-        pthread_mutex_init(syncMutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
@@ -100,8 +59,6 @@ final class GroupCommit: @unchecked Sendable {
     deinit {
         pthread_cond_destroy(turn)
         pthread_mutex_destroy(mutex)
-        pthread_mutex_destroy(syncMutex)
-        syncMutex.deallocate()
         turn.deallocate()
         mutex.deallocate()
     }
@@ -118,7 +75,8 @@ final class GroupCommit: @unchecked Sendable {
     ///   - commit: commits the group's transaction.
     ///   - rollback: abandons the group's transaction after its commit failed.
     ///   - sync: makes every commit so far durable; called after a group with a durable member
-    ///     committed, outside the turn, one call at a time.
+    ///     committed, outside the turn, one call at a time, by one of the group's durable writers
+    ///     (not necessarily the committer, so every writer's `sync` must do the same).
     func run<T>(
         durable: Bool, waitingAtMost millis: Int,
         isOpen: () -> Bool,
@@ -128,132 +86,110 @@ final class GroupCommit: @unchecked Sendable {
         rollback: () -> Void,
         sync: () throws(StoreError) -> Void
     ) throws(StoreError) -> T {
+        var result: Result<T, StoreError>?
+        var deadline = timespec()
+        var hasDeadline = false
         pthread_mutex_lock(mutex)
-        guard waitForTurn(millis) else {
-            pthread_mutex_unlock(mutex)
-            throw .busy
-        }
-        var joined = open
-        open = nil
-        if let lost = joined, !isOpen() {
-            lost.markCommitted(failure: .busy, ending: true)
-            joined = nil
-        }
-        pthread_mutex_unlock(mutex)
-
-        let group: Group
-        if let joined {
-            group = joined
-        } else {
-            do throws(StoreError) {
-                try begin()
-            } catch {
+        var action = machine.arrived()
+        while true {
+            wake(action.wake)
+            switch action.next {
+            case .waitForTurn:
+                if !hasDeadline {
+                    deadline = Self.deadline(afterMillis: millis)
+                    hasDeadline = true
+                }
+                let timedOut = pthread_cond_timedwait(turn, mutex, &deadline) == ETIMEDOUT
+                action = machine.turnWaitEnded(timedOut: timedOut)
+            case .checkTransaction:
+                action = machine.transactionChecked(isOpen: isOpen())
+            case .begin:
+                pthread_mutex_unlock(mutex)
+                do throws(StoreError) {
+                    try begin()
+                    let group = Group()
+                    pthread_mutex_lock(mutex)
+                    action = machine.begun(group)
+                } catch {
+                    pthread_mutex_lock(mutex)
+                    action = machine.beginFailed(error)
+                }
+            case .runMember:
+                pthread_mutex_unlock(mutex)
+                let work: GroupCommitStateMachine<Group>.Work
+                do throws(StoreError) {
+                    result = .success(try member())
+                    work = .succeeded(durable: durable)
+                } catch {
+                    result = .failure(error)
+                    work = .failed
+                }
                 pthread_mutex_lock(mutex)
-                passTurn()
+                action = machine.memberFinished(work)
+            case .commit:
+                pthread_mutex_unlock(mutex)
+                do throws(StoreError) {
+                    try commit()
+                    pthread_mutex_lock(mutex)
+                    action = machine.commitSucceeded()
+                } catch {
+                    pthread_mutex_lock(mutex)
+                    action = machine.commitFailed(error)
+                }
+            case .rollback:
+                pthread_mutex_unlock(mutex)
+                rollback()
+                pthread_mutex_lock(mutex)
+                action = machine.rolledBack()
+            case .waitForCommit(let group):
+                pthread_cond_wait(group.committed, mutex)
+                action = machine.woken(in: group, durable: false)
+            case .waitForEnd(let group):
+                pthread_cond_wait(group.ended, mutex)
+                action = machine.woken(in: group, durable: true)
+            case .sync:
+                pthread_mutex_unlock(mutex)
+                var failure: StoreError?
+                do throws(StoreError) {
+                    try sync()
+                } catch {
+                    failure = error
+                }
+                pthread_mutex_lock(mutex)
+                action = machine.syncFinished(failure: failure)
+            case .returnResult:
+                pthread_mutex_unlock(mutex)
+                guard let result else { preconditionFailure("a writer returning before its work ran") }
+                return try result.get()
+            case .fail(let error):
                 pthread_mutex_unlock(mutex)
                 throw error
             }
-            group = Group()
         }
-        let result: Result<T, StoreError>
-        do throws(StoreError) {
-            result = .success(try member())
-        } catch {
-            result = .failure(error)
-        }
-
-        pthread_mutex_lock(mutex)
-        group.members += 1
-        if durable, case .success = result { group.durable = true }
-        if queued > 0 && group.members < maxMembers {
-            // Someone is waiting: they end the group (or hand it on in turn).
-            open = group
-            passTurn()
-            guard case .success = result else {
-                pthread_mutex_unlock(mutex)
-                return try result.get()
-            }
-            group.wait(durable: durable, mutex)
-            let failure = group.outcome(forDurable: durable)
-            pthread_mutex_unlock(mutex)
-            if let failure { throw failure }
-            return try result.get()
-        }
-        pthread_mutex_unlock(mutex)
-
-        var failure: StoreError?
-        do throws(StoreError) {
-            try commit()
-        } catch {
-            rollback()
-            failure = error
-        }
-        pthread_mutex_lock(mutex)
-        if failure == nil { committed += 1 }
-        let number = committed
-        let syncing = failure == nil && group.durable
-        group.markCommitted(failure: failure, ending: !syncing)
-        // The disk is waited for outside the turn: the next group writes meanwhile.
-        passTurn()
-        pthread_mutex_unlock(mutex)
-        if syncing {
-            let syncFailure = syncThrough(number, sync)
-            pthread_mutex_lock(mutex)
-            group.markEnded(syncFailure: syncFailure)
-            pthread_mutex_unlock(mutex)
-        }
-        if case .success = result, let failure = group.outcome(forDurable: durable) { throw failure }
-        return try result.get()
     }
 
     /// Writers waiting for their turn (for tests that need a group to form).
     var queuedWriters: Int {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return queued
+        return machine.queuedWriters
     }
 
-    /// Makes groups up to `number` durable, with one sync for all the groups committed by then:
-    /// a group whose commit an earlier sync already covered does not wait for the disk again.
-    private func syncThrough(_ number: Int, _ sync: () throws(StoreError) -> Void) -> StoreError? {
-        pthread_mutex_lock(syncMutex)
-        defer { pthread_mutex_unlock(syncMutex) }
-        if synced >= number { return nil }
-        pthread_mutex_lock(mutex)
-        let target = committed
-        pthread_mutex_unlock(mutex)
-        do throws(StoreError) {
-            try sync()
-        } catch {
-            return error
-        }
-        synced = target
-        return nil
+    /// With the mutex held.
+    private func wake(_ wakes: GroupCommitStateMachine<Group>.Wakes) {
+        if wakes.nextWriter { pthread_cond_signal(turn) }
+        if let group = wakes.committed { pthread_cond_broadcast(group.committed) }
+        for group in wakes.ended { pthread_cond_broadcast(group.ended) }
+        if let group = wakes.syncer { pthread_cond_signal(group.ended) }
     }
 
-    /// With the mutex held: waits until no writer runs, then marks this one running. A writer
-    /// that gives up never ran, so a group handed on always finds a successor: it was handed on
-    /// only while someone queued, and a queued writer gives up only while another one runs.
-    private func waitForTurn(_ millis: Int) -> Bool {
-        if running {
-            var deadline = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &deadline)
-            let nanoseconds = Int(deadline.tv_nsec) + (millis % 1000) * 1_000_000
-            deadline.tv_sec += millis / 1000 + nanoseconds / 1_000_000_000
-            deadline.tv_nsec = nanoseconds % 1_000_000_000
-            queued += 1
-            defer { queued -= 1 }
-            while running {
-                if pthread_cond_timedwait(turn, mutex, &deadline) == ETIMEDOUT && running { return false }
-            }
-        }
-        running = true
-        return true
-    }
-
-    /// With the mutex held: lets the next writer run.
-    private func passTurn() {
-        running = false
-        pthread_cond_signal(turn)
+    /// `millis` from now on the monotonic clock `turn` waits by.
+    private static func deadline(afterMillis millis: Int) -> timespec {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + (millis % 1000) * 1_000_000
+        deadline.tv_sec += millis / 1000 + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        return deadline
     }
 }

@@ -73,9 +73,10 @@ struct GroupCommitTests {
     /// that writers started meanwhile queue behind it; returns once "a" has begun.
     private func holdingWriter(
         _ commits: GroupCommit, _ journal: Journal, _ gate: Gate, durable: Bool = true,
-        transaction: Transaction = Transaction()
+        transaction: Transaction = Transaction(), syncing: @escaping @Sendable () -> Void = {}
     ) -> Writer {
-        let writer = Writer(commits, journal, name: "a", durable: durable, transaction: transaction) { gate.wait() }
+        let writer = Writer(
+            commits, journal, name: "a", durable: durable, transaction: transaction, work: { gate.wait() }, syncing: syncing)
         #expect(eventually { journal.count("begin") == 1 })
         return writer
     }
@@ -204,5 +205,33 @@ struct GroupCommitTests {
         #expect(entries.firstIndex(of: "returned a")! < entries.firstIndex(of: "sync")!, "\(entries)")
         #expect(entries.firstIndex(of: "returned b")! > entries.firstIndex(of: "sync")!, "\(entries)")
         #expect(journal.count("sync") == 1)
+    }
+
+    @Test func aCommitterThatDidNotAskForTheDiskReturnsBeforeTheSyncADurableMemberRunsForTheGroup() throws {
+        let commits = GroupCommit()
+        let journal = Journal()
+        let gate = Gate()
+        // The disk takes as long as "b" takes to return: forever, if "b" waited for it.
+        let slowDisk: @Sendable (String) -> Void = { name in
+            journal.add("\(name) syncing")
+            _ = eventually { journal.count("returned b") == 1 }
+        }
+        let result = holdingWriter(commits, journal, gate, durable: true, syncing: { slowDisk("a") })
+        // "b", a claim, comes last: it commits the group.
+        let claim = Writer(commits, journal, name: "b", durable: false, syncing: { slowDisk("b") })
+        #expect(eventually { commits.queuedWriters == 1 })
+        gate.open()
+        #expect(try claim.result?.get() == "b")
+        #expect(try result.result?.get() == "a")
+        let entries = journal.all
+        let commit = try #require(entries.firstIndex(of: "commit"))
+        let sync = try #require(entries.firstIndex(of: "sync"))
+        let returnedB = try #require(entries.firstIndex(of: "returned b"))
+        let returnedA = try #require(entries.firstIndex(of: "returned a"))
+        #expect(commit < returnedB && returnedB < sync, "\(entries)")
+        #expect(returnedA > sync, "\(entries)")
+        #expect(journal.count("sync") == 1)
+        #expect(journal.count("a syncing") == 1, "the durable member syncs for the group: \(entries)")
+        #expect(journal.count("b syncing") == 0, "\(entries)")
     }
 }
