@@ -1,6 +1,5 @@
 #include "CCurl.h"
 
-
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value) {
     return curl_easy_setopt(easy, option, value);
 }
@@ -31,6 +30,26 @@ CURLcode vq_curl_discard_body(CURL *easy) {
     CURLcode code = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
     if (code != CURLE_OK) return code;
     return curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+}
+
+static size_t stream_body(char *data, size_t size, size_t count, void *context) {
+    vq_curl_stream *stream = context;
+    size_t length = size * count;
+    return stream->receiver(stream->context, 0, data, length) ? length : 0;
+}
+
+static size_t stream_header(char *data, size_t size, size_t count, void *context) {
+    vq_curl_stream *stream = context;
+    size_t length = size * count;
+    return stream->receiver(stream->context, 1, data, length) ? length : 0;
+}
+
+CURLcode vq_curl_stream_to(CURL *easy, vq_curl_stream *stream) {
+    CURLcode code = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, stream_body);
+    if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_WRITEDATA, stream);
+    if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, stream_header);
+    if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_HEADERDATA, stream);
+    return code;
 }
 
 int vq_curl_multi_next_done(CURLM *multi, CURL **easy, CURLcode *result) {

@@ -5,8 +5,9 @@
 #include <stddef.h>
 
 /* libcurl as Swift sees it. curl_easy_setopt and curl_easy_getinfo are variadic, which Swift
-   cannot call: typed, non-variadic doors to them come first; then a body sink, the multi handle's
-   finished-transfer reader, and the epoll loop that drives the self-trigger (event_loop.c). */
+   cannot call: typed, non-variadic doors to them come first; then the body sinks (one that drops
+   the body, one that streams it to Swift), the multi handle's finished-transfer reader, and the
+   epoll loop that drives the self-trigger (event_loop.c). */
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value);
 CURLcode vq_curl_setopt_string(CURL *easy, CURLoption option, const char *value);
 CURLcode vq_curl_setopt_pointer(CURL *easy, CURLoption option, void *value);
@@ -15,6 +16,19 @@ CURLcode vq_curl_getinfo_pointer(CURL *easy, CURLINFO info, void **value);
 
 /// Makes `easy` drop whatever body the server sends back.
 CURLcode vq_curl_discard_body(CURL *easy);
+
+/// Receives a transfer's bytes as they arrive: `kind` 0 for body bytes, 1 for one header line.
+/// Answers 0 to abort the transfer (it then ends with CURLE_WRITE_ERROR), anything else to go on.
+typedef int (*vq_curl_receiver)(void *context, int kind, const char *data, size_t length);
+
+/// Where a streamed transfer delivers; must outlive the transfer.
+typedef struct vq_curl_stream {
+    vq_curl_receiver receiver;
+    void *context;
+} vq_curl_stream;
+
+/// Makes `easy` hand its body and header lines to `stream` as they arrive.
+CURLcode vq_curl_stream_to(CURL *easy, vq_curl_stream *stream);
 
 /// Reads the next finished transfer off a multi handle: 1 and fills `easy`/`result` when there
 /// is one, 0 when none is left.

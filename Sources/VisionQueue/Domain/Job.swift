@@ -16,6 +16,11 @@ public struct Job: Sendable, Equatable {
     public var updatedAt: EpochMillis
     /// Bumped by every change this job's status answer shows.
     public var version: Int64 = 0
+    /// Model tokens of every call made for the job (attempts that failed and the assembly included).
+    public var usage: TokenUsage = .zero
+    /// Set when the vision was assembled without the model's opening and closing (`VQ_ASSEMBLY=model`
+    /// and that call failed): says so on the page.
+    public var assemblyNote: String? = nil
     /// All twelve, in writing order. Empty in list views, where only the summary is needed.
     public var categories: [CategoryProgress]
 
@@ -38,6 +43,15 @@ public struct CategoryProgress: Sendable, Equatable {
     public var nextAttemptAt: EpochMillis?
     /// While running: when the current claim lapses unless renewed. Not shown to users.
     public var leaseExpiresAt: EpochMillis? = nil
+    /// While running: the text the model has written so far (saved every couple of seconds).
+    public var partialText: String? = nil
+    /// While running: the provider asked to wait until then (429/503 with `Retry-After`).
+    public var waitingUntil: EpochMillis? = nil
+    public var waitingReason: String? = nil
+    /// The written text was cut at the token limit (and trimmed to its last complete sentence).
+    public var truncated: Bool = false
+    /// Tokens of every attempt at this category.
+    public var usage: TokenUsage = .zero
 
     /// The scheduling view of this row, for `JobLifecycle`.
     public var record: CategoryRecord {

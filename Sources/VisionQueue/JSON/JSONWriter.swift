@@ -68,6 +68,17 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// A finite number in Swift's shortest round-trip form; null when not finite (JSON has no NaN).
+    public mutating func number(_ value: Double?) {
+        separate()
+        if let value, value.isFinite {
+            appendRaw(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : value.description)
+        } else {
+            appendRaw("null")
+        }
+        needsComma = true
+    }
+
     public mutating func bool(_ value: Bool) {
         separate()
         appendRaw(value ? "true" : "false")

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 
 /// Runs one step of a job: claim its next category, write it, record it, trigger the next step.
@@ -14,17 +15,23 @@ public final class JobProcessor: @unchecked Sendable {
     private let trigger: TriggerSink
     private let lifecycle: JobLifecycle
     private let leases: LeaseKeeper?
+    /// Writes the vision's opening and closing (`VQ_ASSEMBLY=model`); nil assembles mechanically.
+    private let framer: VisionFramer?
     private let log: Logger
+    /// How often the text written so far is saved while a category is written.
+    private let progressIntervalMillis: Int64
 
     public init(
         store: JobStore, generator: VisionGenerator, trigger: TriggerSink, lifecycle: JobLifecycle,
-        leases: LeaseKeeper?, log: Logger
+        leases: LeaseKeeper?, framer: VisionFramer? = nil, progressIntervalMillis: Int64 = 2_000, log: Logger
     ) {
         self.store = store
         self.generator = generator
         self.trigger = trigger
         self.lifecycle = lifecycle
         self.leases = leases
+        self.framer = framer
+        self.progressIntervalMillis = progressIntervalMillis
         self.log = log
     }
 
@@ -34,6 +41,8 @@ public final class JobProcessor: @unchecked Sendable {
         case failedAttempt(VisionCategory, JobLifecycle.FailureOutcome)
         case lostLease(VisionCategory)
         case finished(JobLifecycle.Ending)
+        /// The provider refused the configuration; the job failed at once.
+        case configurationFailed(String)
         case waiting(until: EpochMillis)
         case nothingToDo
     }
@@ -53,10 +62,7 @@ public final class JobProcessor: @unchecked Sendable {
             trigger.trigger(jobID, notBefore: until)
             return .waiting(until: until)
         case .readyToAssemble:
-            guard let ending = try store.finishJob(jobID, now: Clock.now(), lifecycle: lifecycle, assemble: VisionAssembler.document)
-            else { return .nothingToDo }
-            log.info("job \(jobID) ended: \(ending)")
-            return .finished(ending)
+            return try assemble(jobID)
         case .claimed(let claim):
             return try write(claim)
         }
@@ -64,32 +70,44 @@ public final class JobProcessor: @unchecked Sendable {
 
     private func write(_ claim: CategoryClaim) throws(StoreError) -> StepOutcome {
         leases?.hold(claim)
+        let started = Clock.now()
         let request = GenerationRequest(
-            category: claim.category, notes: claim.notes, allNotes: claim.allNotes, attempt: claim.attempt,
-            totalAttempts: claim.totalAttempts, deadline: Clock.now() + 30 * 60_000)
-        let generated: Result<String, GenerationError>
+            jobID: claim.jobID, userID: claim.userID, category: claim.category, notes: claim.notes,
+            allNotes: claim.allNotes, attempt: claim.attempt, totalAttempts: claim.totalAttempts,
+            deadline: started + 30 * 60_000)
+        let progress = ProgressRecorder(store: store, claim: claim, intervalMillis: progressIntervalMillis, log: log)
+        let generated: Result<Generation, GenerationError>
         do throws(GenerationError) {
-            generated = .success(try generator.write(request))
+            generated = .success(try generator.write(request, progress: progress))
         } catch {
             generated = .failure(error)
         }
+        noteIfSlow(claim, tookMillis: Clock.now() - started)
         // The lease stays held (heartbeats go on) until the result is stored, however long a busy
         // database makes that take.
         defer { leases?.release(claim) }
         let outcome: StepOutcome
         switch generated {
-        case .success(let text):
-            guard try persisting({ () throws(StoreError) in try store.recordSuccess(claim, output: text, now: Clock.now()) })
+        case .success(let generation):
+            guard try persisting({ () throws(StoreError) in try store.recordSuccess(claim, generation, now: Clock.now()) })
             else {
                 log.warning("refused a stale write of \(claim.category.key) for job \(claim.jobID): its lease was taken over")
                 return .lostLease(claim.category)
             }
             outcome = .wrote(claim.category)
+        case .failure(let error) where error.kind == .configuration:
+            let call = ModelCall(usage: error.usage, latencyMillis: error.latencyMillis)
+            guard try persisting({ () throws(StoreError) in try store.failJob(claim, error: error.message, call: call, now: Clock.now()) })
+            else { return .lostLease(claim.category) }
+            log.error("job \(claim.jobID) failed: \(error.message)")
+            return .configurationFailed(error.message)
         case .failure(let error):
+            let call = ModelCall(usage: error.usage, latencyMillis: error.latencyMillis)
             guard
                 let failure = try persisting({ () throws(StoreError) in
                     try store.recordFailure(
-                        claim, error: error.message, now: Clock.now(), lifecycle: lifecycle, unitRandom: Double.random(in: 0..<1))
+                        claim, error: error.message, call: call, now: Clock.now(), lifecycle: lifecycle,
+                        unitRandom: Double.random(in: 0..<1))
                 })
             else { return .lostLease(claim.category) }
             log.warning("attempt \(claim.attempt) of \(claim.category.key) for job \(claim.jobID) failed: \(error.message); \(failure)")
@@ -98,6 +116,67 @@ public final class JobProcessor: @unchecked Sendable {
         trigger.trigger(claim.jobID)
         return outcome
     }
+
+    /// Ends a job whose categories are settled. With a framer, the model first writes the opening
+    /// and closing, with the failure handling of a category (retries with backoff, waits for
+    /// `Retry-After`); when it cannot, the vision is assembled mechanically and says so.
+    private func assemble(_ jobID: JobID) throws(StoreError) -> StepOutcome {
+        var report = AssemblyReport()
+        var framing: VisionFraming?
+        if let framer {
+            let now = Clock.now()
+            // Held for a lease's length: a second worker that finds the job ready leaves it alone.
+            guard try store.claimAssembly(jobID, until: now + lifecycle.policy.leaseMillis * 5, now: now) else { return .nothingToDo }
+            if let written = try store.writtenSections(of: jobID), !written.sections.isEmpty {
+                (framing, report) = frame(jobID, userID: written.userID, sections: written.sections, framer: framer)
+            }
+        }
+        let ending = try persisting({ () throws(StoreError) in
+            try store.finishJob(jobID, now: Clock.now(), lifecycle: lifecycle, assembly: report) { sections in
+                VisionAssembler.document(sections: sections, framing: framing, note: report.note)
+            }
+        })
+        guard let ending else { return .nothingToDo }
+        log.info("job \(jobID) ended: \(ending)")
+        return .finished(ending)
+    }
+
+    private func frame(
+        _ jobID: JobID, userID: String, sections: [VisionCategory: String], framer: VisionFramer
+    ) -> (VisionFraming?, AssemblyReport) {
+        var report = AssemblyReport()
+        for attempt in 1...lifecycle.policy.maxAttempts {
+            do throws(GenerationError) {
+                let (framing, generation) = try framer.frame(
+                    sections: sections, jobID: jobID, userID: userID, attempt: attempt, deadline: Clock.now() + 30 * 60_000)
+                report.calls.append((ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis), nil))
+                return (framing, report)
+            } catch {
+                report.calls.append((ModelCall(usage: error.usage, latencyMillis: error.latencyMillis), error.message))
+                log.warning("assembly attempt \(attempt) for job \(jobID) failed: \(error.message)")
+                if error.kind == .configuration { break }
+                if attempt < lifecycle.policy.maxAttempts {
+                    usleep(useconds_t(lifecycle.policy.backoff(afterAttempt: attempt, unitRandom: Double.random(in: 0..<1)) * 1000))
+                }
+            }
+        }
+        report.note = "The opening and closing could not be written by the model; the sections are joined as they are."
+        return (nil, report)
+    }
+
+    /// A category that took far longer than the service's recent ones is logged (and counted),
+    /// so an operator sees a provider slowing down before users complain.
+    private func noteIfSlow(_ claim: CategoryClaim, tookMillis: Int64) {
+        guard tookMillis >= CategoryTiming.slowFloorMillis,
+            let recent = try? store.recentCategoryMillis(limit: CategoryTiming.sampleSize),
+            let typical = CategoryTiming.median(recent), CategoryTiming.isSlow(elapsed: tookMillis, typical: typical)
+        else { return }
+        let count = Self.slowCategories.add(1, ordering: .relaxed).newValue
+        log.warning(
+            "slow category: \(claim.category.key) of job \(claim.jobID) took \(tookMillis / 1000) s, typical \(typical / 1000) s (\(count) slow in this process)")
+    }
+
+    private static let slowCategories = Atomic<Int>(0)
 
     /// Stores a result, retrying while the database stays busy: the text may have cost minutes
     /// of generation (and money), so a locked database must not throw it away.

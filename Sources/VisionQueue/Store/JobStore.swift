@@ -27,22 +27,48 @@ public protocol JobStore: AnyObject {
     /// Extends a live claim; false when the lease was lost (taken over, or the job cancelled).
     func renewLease(_ claim: CategoryClaim, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool
 
-    /// Stores a category's text; false when the claim was lost and nothing was written.
-    func recordSuccess(_ claim: CategoryClaim, output: String, now: EpochMillis) throws(StoreError) -> Bool
+    /// Stores a category's text and what writing it cost; false when the claim was lost and
+    /// nothing was written.
+    func recordSuccess(_ claim: CategoryClaim, _ generation: Generation, now: EpochMillis) throws(StoreError) -> Bool
 
-    /// Records a failed attempt: schedules a retry or gives the category up, as the lifecycle
-    /// decides. nil when the claim was lost and nothing was written.
+    /// Records a failed attempt and its cost: schedules a retry or gives the category up, as the
+    /// lifecycle decides. nil when the claim was lost and nothing was written.
     func recordFailure(
-        _ claim: CategoryClaim, error: String, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
+        _ claim: CategoryClaim, error: String, call: ModelCall, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
     ) throws(StoreError) -> JobLifecycle.FailureOutcome?
+
+    /// Ends the job at once as failed with `error` (a configuration the provider refused, which
+    /// every category would meet): every unsettled category fails with it, so a retry after the
+    /// fix runs them all. false when the claim was lost.
+    func failJob(_ claim: CategoryClaim, error: String, call: ModelCall, now: EpochMillis) throws(StoreError) -> Bool
+
+    /// Keeps the text written so far by a live claim, for the status answer; one small write,
+    /// made at most every couple of seconds. false when the claim was lost.
+    func saveProgress(_ claim: CategoryClaim, text: String, now: EpochMillis) throws(StoreError) -> Bool
+
+    /// Shows that a live claim waits for the provider (`Retry-After`) until `until`. false when
+    /// the claim was lost.
+    func markWaiting(_ claim: CategoryClaim, until: EpochMillis, reason: String, now: EpochMillis) throws(StoreError) -> Bool
 
     /// Ends a job whose categories are all settled: builds and stores its vision with `assemble`
     /// (given the written sections) and marks it completed, or marks it failed when nothing was
-    /// written. nil when the job is not ready or was already ended by someone else.
+    /// written; keeps the assembly's model calls. nil when the job is not ready or was already
+    /// ended by someone else.
     func finishJob(
-        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle,
+        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle, assembly: AssemblyReport,
         assemble: (_ sections: [VisionCategory: String]) -> String
     ) throws(StoreError) -> JobLifecycle.Ending?
+
+    /// Reserves the model assembly of a job until `until`, so two workers that both find it ready
+    /// do not both pay for the call. false while another reservation holds.
+    func claimAssembly(_ id: JobID, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool
+
+    /// The written sections of a job and its owner; nil when there is no such job.
+    func writtenSections(of id: JobID) throws(StoreError) -> (userID: String, sections: [VisionCategory: String])?
+
+    /// How long the most recently written categories took (first claim to stored text), newest
+    /// first: the service's typical category time, for estimates and slow-category warnings.
+    func recentCategoryMillis(limit: Int) throws(StoreError) -> [Int64]
 
     /// The vision, if it exists and belongs to `userID`.
     func vision(_ id: String, ownedBy userID: String) throws(StoreError) -> Vision?

@@ -63,7 +63,7 @@ final class SQLiteJobStoreTests {
             #expect(try store.recordSuccess(next, output: "x", now: t0 + Int64(offset) * 10 + 1))
         }
         last = try #require(try store.jobVersion(id, ownedBy: "alice"))
-        #expect(try store.finishJob(id, now: t0 + 500, lifecycle: lifecycle, assemble: VisionAssembler.document) == .completed)
+        #expect(try store.finishJob(id, now: t0 + 500, lifecycle: lifecycle, assemble: { VisionAssembler.document(sections: $0) }) == .completed)
         try changed("the finished job")
         #expect(try store.retryFailedCategories(id, ownedBy: "alice", now: t0 + 600) == .retrying(categories: 1))
         try changed("a retry")
@@ -213,7 +213,7 @@ final class SQLiteJobStoreTests {
             #expect(try store.recordSuccess(next, output: "text of \(next.category.key)", now: now))
             now += 1
         }
-        let ending = try store.finishJob(id, now: now, lifecycle: lifecycle, assemble: VisionAssembler.document)
+        let ending = try store.finishJob(id, now: now, lifecycle: lifecycle, assemble: { VisionAssembler.document(sections: $0) })
         #expect(ending == .completed)
         let visionID = try #require(try stored(store, id).visionID)
         #expect(try store.vision(visionID, ownedBy: "alice")?.sections[.fun] == "fresh text")
@@ -278,7 +278,7 @@ final class SQLiteJobStoreTests {
         }
         #expect(order == Array(VisionCategory.allCases.dropFirst()))
         #expect(try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) == .wait(until: t0 + 500))
-        let early = try store.finishJob(id, now: now, lifecycle: lifecycle, assemble: VisionAssembler.document)
+        let early = try store.finishJob(id, now: now, lifecycle: lifecycle, assemble: { VisionAssembler.document(sections: $0) })
         #expect(early == nil)
         #expect(try claim(store, id, at: t0 + 500).category == .fun)
     }
@@ -287,7 +287,7 @@ final class SQLiteJobStoreTests {
 
     @Test func twelveSuccessesAssembleAVisionOnce() throws {
         let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
-        let early = try store.finishJob(id, now: t0, lifecycle: lifecycle, assemble: VisionAssembler.document)
+        let early = try store.finishJob(id, now: t0, lifecycle: lifecycle, assemble: { VisionAssembler.document(sections: $0) })
         #expect(early == nil)
         var now = t0
         for (index, category) in VisionCategory.allCases.enumerated() {

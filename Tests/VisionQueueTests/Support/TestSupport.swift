@@ -175,3 +175,29 @@ final class Gate: @unchecked Sendable {
     func open() { lock.withLock { isOpen = true } }
     func wait() { _ = eventually { lock.withLock { isOpen } } }
 }
+
+/// The store's recording methods as the tests that do not care about model cost call them.
+extension JobStore {
+    func recordSuccess(_ claim: CategoryClaim, output: String, now: EpochMillis) throws(StoreError) -> Bool {
+        try recordSuccess(claim, Generation(text: output), now: now)
+    }
+
+    func recordFailure(
+        _ claim: CategoryClaim, error: String, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
+    ) throws(StoreError) -> JobLifecycle.FailureOutcome? {
+        try recordFailure(claim, error: error, call: ModelCall(), now: now, lifecycle: lifecycle, unitRandom: unitRandom)
+    }
+
+    func finishJob(
+        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle, assemble: (_ sections: [VisionCategory: String]) -> String
+    ) throws(StoreError) -> JobLifecycle.Ending? {
+        try finishJob(id, now: now, lifecycle: lifecycle, assembly: AssemblyReport(), assemble: assemble)
+    }
+}
+
+extension VisionGenerator {
+    /// The section's text alone, its progress ignored.
+    func write(_ request: GenerationRequest) throws(GenerationError) -> String {
+        try write(request, progress: IgnoredProgress()).text
+    }
+}

@@ -19,7 +19,8 @@ extension SQLiteJobStore {
             try db.run(
                 """
                 UPDATE vision_job_categories
-                SET status = 'pending', lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                SET status = 'pending', lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                    partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
                 WHERE job_id = ? AND status = 'running'
                 """, [.int(now), .text(id.rawValue)])
             return .cancelled
@@ -102,7 +103,7 @@ extension SQLiteJobStore {
             UPDATE vision_job_categories
             SET status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,
                 attempts = attempts - 1, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
-                lease_expires_at = NULL, updated_at = ?
+                lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
             WHERE \(Self.ownsClaim)
             """, [.int(now), .int(now)] + Self.claimKey(claim)) == 1
     }

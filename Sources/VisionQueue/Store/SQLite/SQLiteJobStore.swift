@@ -85,7 +85,7 @@ public final class SQLiteJobStore: JobStore {
 
     static let jobColumns = """
         id, user_id, status, current_category, categories_completed, categories_failed, vision_id, error,
-        created_at, started_at, completed_at, updated_at, version
+        created_at, started_at, completed_at, updated_at, version, prompt_tokens, completion_tokens, assembly_note
         """
 
     static func readJob(_ row: SQLiteConnection.Row) throws(StoreError) -> Job {
@@ -103,6 +103,8 @@ public final class SQLiteJobStore: JobStore {
             completedAt: row.optionalInt(10),
             updatedAt: row.int(11),
             version: row.int(12),
+            usage: TokenUsage(promptTokens: row.int(13), completionTokens: row.int(14)),
+            assemblyNote: row.optionalText(15),
             categories: [])
     }
 
@@ -118,7 +120,8 @@ public final class SQLiteJobStore: JobStore {
 
     private static let jobWithCategories = """
         SELECT \(jobColumns.split(separator: ",").map { "j." + $0.trimmed }.joined(separator: ", ")),
-            c.position, c.status, c.attempts, c.error, c.started_at, c.completed_at, c.next_attempt_at, c.lease_expires_at
+            c.position, c.status, c.attempts, c.error, c.started_at, c.completed_at, c.next_attempt_at, c.lease_expires_at,
+            c.partial_output, c.waiting_until, c.waiting_reason, c.truncated, c.prompt_tokens, c.completion_tokens
         FROM vision_generation_jobs j JOIN vision_job_categories c ON c.job_id = j.id
         WHERE j.id = ? AND j.user_id = ? ORDER BY c.position
         """
@@ -131,14 +134,19 @@ public final class SQLiteJobStore: JobStore {
             row throws(StoreError) -> CategoryProgress in
             if job == nil { job = try Self.readJob(row) }
             return CategoryProgress(
-                category: try row.category(position: 13),
-                state: try row.categoryState(14),
-                attempts: Int(row.int(15)),
-                error: row.optionalText(16),
-                startedAt: row.optionalInt(17),
-                completedAt: row.optionalInt(18),
-                nextAttemptAt: row.optionalInt(19),
-                leaseExpiresAt: row.optionalInt(20))
+                category: try row.category(position: 16),
+                state: try row.categoryState(17),
+                attempts: Int(row.int(18)),
+                error: row.optionalText(19),
+                startedAt: row.optionalInt(20),
+                completedAt: row.optionalInt(21),
+                nextAttemptAt: row.optionalInt(22),
+                leaseExpiresAt: row.optionalInt(23),
+                partialText: row.optionalText(24),
+                waitingUntil: row.optionalInt(25),
+                waitingReason: row.optionalText(26),
+                truncated: row.int(27) != 0,
+                usage: TokenUsage(promptTokens: row.int(28), completionTokens: row.int(29)))
         }
         job?.categories = categories
         return job
@@ -204,7 +212,7 @@ public final class SQLiteJobStore: JobStore {
                         """
                         UPDATE vision_job_categories
                         SET status = 'running', attempts = ?, total_attempts = total_attempts + 1, lease_token = ?,
-                            lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL,
+                            lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL,
                             started_at = COALESCE(started_at, ?), updated_at = ?
                         WHERE job_id = ? AND position = ?
                         RETURNING total_attempts
@@ -251,7 +259,7 @@ public final class SQLiteJobStore: JobStore {
             """
             UPDATE vision_job_categories
             SET status = 'failed', error = ?, lease_token = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
-                completed_at = ?, updated_at = ?
+                partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, completed_at = ?, updated_at = ?
             WHERE job_id = ? AND position = ?
             """, [.text(error), .int(now), .int(now), .text(id.rawValue), .int(Int64(category.position))])
         try db.run(
@@ -283,16 +291,20 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func recordSuccess(_ claim: CategoryClaim, output: String, now: EpochMillis) throws(StoreError) -> Bool {
+    public func recordSuccess(_ claim: CategoryClaim, _ generation: Generation, now: EpochMillis) throws(StoreError) -> Bool {
         try db.writeTransaction { () throws(StoreError) -> Bool in
             let changed = try db.run(
                 """
                 UPDATE vision_job_categories
-                SET status = 'done', output = ?, error = NULL, lease_token = NULL, lease_expires_at = NULL,
+                SET status = 'done', output = ?, truncated = ?, error = NULL, lease_token = NULL, lease_expires_at = NULL,
+                    partial_output = NULL, waiting_until = NULL, waiting_reason = NULL,
                     completed_at = ?, updated_at = ?
                 WHERE \(Self.ownsClaim)
-                """, [.text(output), .int(now), .int(now)] + Self.claimKey(claim))
+                """, [.text(generation.text), .int(generation.truncated ? 1 : 0), .int(now), .int(now)] + Self.claimKey(claim))
             guard changed == 1 else { return false }
+            try recordCall(
+                claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis),
+                outcome: generation.truncated ? "truncated" : "written", error: nil, now: now)
             try db.run(
                 """
                 UPDATE vision_generation_jobs
@@ -302,8 +314,40 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    /// Adds a finished call's cost to its category and job, and keeps the call's row. Inside the
+    /// transaction that records the attempt's outcome, after the claim was found to hold.
+    private func recordCall(_ claim: CategoryClaim, _ call: ModelCall, outcome: String, error: String?, now: EpochMillis) throws(StoreError) {
+        try insertCall(
+            claim.jobID, position: claim.category.position, attempt: claim.totalAttempts, call, outcome: outcome, error: error, now: now)
+        try db.run(
+            """
+            UPDATE vision_job_categories
+            SET prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?, model_millis = model_millis + ?
+            WHERE job_id = ? AND position = ?
+            """,
+            [.int(call.usage.promptTokens), .int(call.usage.completionTokens), .int(call.latencyMillis),
+             .text(claim.jobID.rawValue), .int(Int64(claim.category.position))])
+    }
+
+    private func insertCall(
+        _ id: JobID, position: Int, attempt: Int, _ call: ModelCall, outcome: String, error: String?, now: EpochMillis
+    ) throws(StoreError) {
+        try db.run(
+            """
+            INSERT OR REPLACE INTO vision_model_calls
+                (job_id, position, attempt, outcome, error, prompt_tokens, completion_tokens, latency_ms, ended_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(id.rawValue), .int(Int64(position)), .int(Int64(attempt)), .text(outcome), .optional(error),
+             .int(call.usage.promptTokens), .int(call.usage.completionTokens), .int(call.latencyMillis), .int(now)])
+        guard call.usage != .zero else { return }
+        try db.run(
+            "UPDATE vision_generation_jobs SET prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ? WHERE id = ?",
+            [.int(call.usage.promptTokens), .int(call.usage.completionTokens), .text(id.rawValue)])
+    }
+
     public func recordFailure(
-        _ claim: CategoryClaim, error: String, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
+        _ claim: CategoryClaim, error: String, call: ModelCall, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
     ) throws(StoreError) -> JobLifecycle.FailureOutcome? {
         try db.writeTransaction { () throws(StoreError) -> JobLifecycle.FailureOutcome? in
             let outcome = lifecycle.afterFailure(attempt: claim.attempt, now: now, unitRandom: unitRandom)
@@ -313,7 +357,7 @@ public final class SQLiteJobStore: JobStore {
                     """
                     UPDATE vision_job_categories
                     SET status = 'retrying', error = ?, next_attempt_at = ?, lease_token = NULL,
-                        lease_expires_at = NULL, updated_at = ?
+                        lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
                     WHERE \(Self.ownsClaim)
                     """, [.text(error), .int(at), .int(now)] + Self.claimKey(claim))
                 guard changed == 1 else { return nil }
@@ -326,12 +370,108 @@ public final class SQLiteJobStore: JobStore {
                 guard owns == true else { return nil }
                 try settleFailed(claim.jobID, claim.category, error: error, now: now)
             }
+            try recordCall(claim, call, outcome: "failed", error: error, now: now)
             return outcome
         }
     }
 
+    public func failJob(_ claim: CategoryClaim, error: String, call: ModelCall, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.writeTransaction { () throws(StoreError) -> Bool in
+            let owns = try db.row("SELECT 1 FROM vision_job_categories WHERE \(Self.ownsClaim)", Self.claimKey(claim)) { _ in true }
+            guard owns == true else { return false }
+            try recordCall(claim, call, outcome: "failed", error: error, now: now)
+            // Every unsettled category fails with the same reason, so "Retry failed categories"
+            // runs them all once the configuration is fixed.
+            let failed = try db.run(
+                """
+                UPDATE vision_job_categories
+                SET status = 'failed', error = ?, lease_token = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
+                    partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, completed_at = ?, updated_at = ?
+                WHERE job_id = ? AND status NOT IN ('done', 'failed')
+                """, [.text(error), .int(now), .int(now), .text(claim.jobID.rawValue)])
+            try db.run(
+                """
+                UPDATE vision_generation_jobs
+                SET version = version + 1, status = 'failed', error = ?, categories_failed = categories_failed + ?,
+                    current_category = NULL, completed_at = ?, updated_at = ?
+                WHERE id = ?
+                """, [.text(error), .int(Int64(failed)), .int(now), .int(now), .text(claim.jobID.rawValue)])
+            return true
+        }
+    }
+
+    public func saveProgress(_ claim: CategoryClaim, text: String, now: EpochMillis) throws(StoreError) -> Bool {
+        // Not synced on its own: text so far lost to a power cut is written again by the attempt.
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> Bool in
+            guard
+                try db.run(
+                    """
+                    UPDATE vision_job_categories SET partial_output = ?, waiting_until = NULL, waiting_reason = NULL
+                    WHERE \(Self.ownsClaim)
+                    """, [.text(text)] + Self.claimKey(claim)) == 1
+            else { return false }
+            try bumpVersion(claim.jobID)
+            return true
+        }
+    }
+
+    public func markWaiting(_ claim: CategoryClaim, until: EpochMillis, reason: String, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> Bool in
+            guard
+                try db.run(
+                    "UPDATE vision_job_categories SET waiting_until = ?, waiting_reason = ? WHERE \(Self.ownsClaim)",
+                    [.int(until), .text(reason)] + Self.claimKey(claim)) == 1
+            else { return false }
+            try bumpVersion(claim.jobID)
+            return true
+        }
+    }
+
+    /// A change the status answer shows, without progress the sweep should count.
+    private func bumpVersion(_ id: JobID) throws(StoreError) {
+        try db.run("UPDATE vision_generation_jobs SET version = version + 1 WHERE id = ?", [.text(id.rawValue)])
+    }
+
+    public func claimAssembly(_ id: JobID, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> Bool in
+            try db.run(
+                """
+                UPDATE vision_generation_jobs SET assembly_claimed_until = ?
+                WHERE id = ? AND status IN ('pending', 'processing')
+                    AND (assembly_claimed_until IS NULL OR assembly_claimed_until <= ?)
+                """, [.int(until), .text(id.rawValue), .int(now)]) == 1
+        }
+    }
+
+    public func writtenSections(of id: JobID) throws(StoreError) -> (userID: String, sections: [VisionCategory: String])? {
+        try db.readTransaction { () throws(StoreError) -> (userID: String, sections: [VisionCategory: String])? in
+            guard let userID = try db.row("SELECT user_id FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)], { $0.text(0) })
+            else { return nil }
+            return (userID, try doneSections(of: id))
+        }
+    }
+
+    private func doneSections(of id: JobID) throws(StoreError) -> [VisionCategory: String] {
+        var sections: [VisionCategory: String] = [:]
+        for (category, output) in try db.rows(
+            "SELECT position, output FROM vision_job_categories WHERE job_id = ? AND status = 'done'",
+            [.text(id.rawValue)], { row throws(StoreError) in (try row.category(position: 0), row.text(1)) })
+        {
+            sections[category] = output
+        }
+        return sections
+    }
+
+    public func recentCategoryMillis(limit: Int) throws(StoreError) -> [Int64] {
+        try db.rows(
+            """
+            SELECT completed_at - started_at FROM vision_job_categories
+            WHERE status = 'done' AND started_at IS NOT NULL ORDER BY completed_at DESC LIMIT ?
+            """, [.int(Int64(limit))]) { $0.int(0) }
+    }
+
     public func finishJob(
-        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle,
+        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle, assembly: AssemblyReport,
         assemble: (_ sections: [VisionCategory: String]) -> String
     ) throws(StoreError) -> JobLifecycle.Ending? {
         try db.writeTransaction { () throws(StoreError) -> JobLifecycle.Ending? in
@@ -343,6 +483,14 @@ public final class SQLiteJobStore: JobStore {
             let records = try categoryRecords(of: id)
             guard lifecycle.nextStep(jobStatus: status, categories: records, now: now) == .assemble else { return nil }
             let ending = lifecycle.ending(categories: records)
+            let earlierCalls = try db.row(
+                "SELECT COUNT(*) FROM vision_model_calls WHERE job_id = ? AND position = ?",
+                [.text(id.rawValue), .int(Int64(VisionCategory.count))]) { $0.int(0) } ?? 0
+            for (index, record) in assembly.calls.enumerated() {
+                try insertCall(
+                    id, position: VisionCategory.count, attempt: Int(earlierCalls) + index + 1, record.call,
+                    outcome: record.error == nil ? "written" : "failed", error: record.error, now: now)
+            }
             switch ending {
             case .failed(let reason):
                 try db.run(
@@ -352,13 +500,7 @@ public final class SQLiteJobStore: JobStore {
                     WHERE id = ?
                     """, [.text(reason), .int(now), .int(now), .text(id.rawValue)])
             case .completed:
-                var sections: [VisionCategory: String] = [:]
-                for (category, output) in try db.rows(
-                    "SELECT position, output FROM vision_job_categories WHERE job_id = ? AND status = 'done'",
-                    [.text(id.rawValue)], { row throws(StoreError) in (try row.category(position: 0), row.text(1)) })
-                {
-                    sections[category] = output
-                }
+                let sections = try doneSections(of: id)
                 // A retried job keeps its vision id, so links to the vision keep working.
                 let visionID = try db.row("SELECT id FROM visions WHERE job_id = ?", [.text(id.rawValue)]) { $0.text(0) }
                     ?? UUIDv7.make(now: now)
@@ -377,12 +519,12 @@ public final class SQLiteJobStore: JobStore {
                     """
                     UPDATE vision_generation_jobs
                     SET version = version + 1, status = 'completed', vision_id = ?, current_category = NULL, completed_at = ?, updated_at = ?,
-                        error = ?
+                        error = ?, assembly_note = ?, assembly_claimed_until = NULL
                     WHERE id = ?
                     """,
                     [.text(visionID), .int(now), .int(now),
                      failed == 0 ? .null : .text("\(failed) of \(VisionCategory.count) categories could not be written."),
-                     .text(id.rawValue)])
+                     .optional(assembly.note), .text(id.rawValue)])
             }
             return ending
         }

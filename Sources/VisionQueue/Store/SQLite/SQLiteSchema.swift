@@ -71,6 +71,36 @@ enum SQLiteSchema {
         """
         ALTER TABLE vision_generation_jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
         """,
+        // 4: model generation. The running attempt's text so far and its Retry-After wait (what the
+        // page shows live), tokens and model time per category and per job, and every model call
+        // (a category's attempts; position 12 is the assembly) with what it cost.
+        """
+        ALTER TABLE vision_job_categories ADD COLUMN partial_output TEXT;
+        ALTER TABLE vision_job_categories ADD COLUMN waiting_until INTEGER;
+        ALTER TABLE vision_job_categories ADD COLUMN waiting_reason TEXT;
+        ALTER TABLE vision_job_categories ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE vision_job_categories ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE vision_job_categories ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE vision_job_categories ADD COLUMN model_millis INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE vision_generation_jobs ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE vision_generation_jobs ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE vision_generation_jobs ADD COLUMN assembly_claimed_until INTEGER;
+        ALTER TABLE vision_generation_jobs ADD COLUMN assembly_note TEXT;
+        CREATE TABLE vision_model_calls (
+            job_id TEXT NOT NULL REFERENCES vision_generation_jobs (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('written', 'truncated', 'failed')),
+            error TEXT,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            latency_ms INTEGER NOT NULL,
+            ended_at INTEGER NOT NULL,
+            PRIMARY KEY (job_id, position, attempt)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX vision_job_categories_recent_done ON vision_job_categories (completed_at)
+            WHERE status = 'done';
+        """,
     ]
 
     static var version: Int { migrations.count }

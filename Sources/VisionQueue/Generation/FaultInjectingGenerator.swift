@@ -5,7 +5,7 @@ import Glibc
 ///
 /// `VQ_FAULT_FAIL` is `category:count` pairs, comma-separated: the category's first `count`
 /// attempts (counted across user retries) throw; `*` means every attempt. `VQ_FAULT_CRASH` is a
-/// marker text: writing a category whose answer contains it kills the process (SIGKILL), as a
+/// marker text: writing a category whose notes contain it kills the process (SIGKILL), as a
 /// poison input that crashes its worker would, while other jobs' categories run normally.
 public struct FaultInjectingGenerator: VisionGenerator {
     public var wrapped: VisionGenerator
@@ -25,13 +25,13 @@ public struct FaultInjectingGenerator: VisionGenerator {
         self.crashMarker = crashMarker.isEmpty ? nil : crashMarker
     }
 
-    public func write(_ request: GenerationRequest) throws(GenerationError) -> String {
+    public func write(_ request: GenerationRequest, progress: GenerationProgress) throws(GenerationError) -> Generation {
         if let crashMarker, request.notes.contains(crashMarker) {
             kill(getpid(), SIGKILL)
         }
         if let count = failures[request.category], request.totalAttempts <= count {
             throw GenerationError("Injected failure for \(request.category.key), attempt \(request.totalAttempts).")
         }
-        return try wrapped.write(request)
+        return try wrapped.write(request, progress: progress)
     }
 }

@@ -10,15 +10,24 @@ public struct BuiltInGenerator: VisionGenerator {
 
     public init(delayMillis: Int) { self.delayMillis = max(0, delayMillis) }
 
-    public func write(_ request: GenerationRequest) throws(GenerationError) -> String {
+    /// Reveals the paragraph a few words at a time over `delayMillis`, as a model streams, so the
+    /// page's live text works offline too.
+    public func write(_ request: GenerationRequest, progress: GenerationProgress) throws(GenerationError) -> Generation {
+        let text = Self.paragraph(for: request.category, notes: request.notes)
         if delayMillis > 0 {
-            let wait = min(Int64(delayMillis), max(0, request.deadline - Clock.now()))
-            usleep(useconds_t(wait * 1000))
+            let started = Clock.now()
+            let wait = min(Int64(delayMillis), max(0, request.deadline - started))
+            let words = text.split(separator: " ", omittingEmptySubsequences: false)
+            let steps = max(1, Int(wait / 250))
+            for step in 1...steps {
+                usleep(useconds_t(wait / Int64(steps) * 1000))
+                if step < steps { progress.textSoFar(words.prefix(words.count * step / steps).joined(separator: " ")) }
+            }
             guard Clock.now() <= request.deadline || wait == Int64(delayMillis) else {
                 throw GenerationError("The built-in generator ran past its deadline.")
             }
         }
-        return Self.paragraph(for: request.category, notes: request.notes)
+        return Generation(text: text, latencyMillis: Int64(delayMillis))
     }
 
     static func paragraph(for category: VisionCategory, notes: String) -> String {
