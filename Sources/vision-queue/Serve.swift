@@ -37,6 +37,8 @@ struct Serve: ParsableCommand {
         environment["VQ_DATA_DIR"] = folders.data
         environment["VQ_SOCKET_DIR"] = folders.sockets
         environment["VQ_DB_PATH"] = URL(fileURLWithPath: configuration.databasePath).standardizedFileURL.path
+        environment["VQ_PROMPTS_DIR"] = environment["VQ_PROMPTS_DIR"].map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            ?? root + "/prompts"
         if configuration.triggerSecret == nil {
             environment["VQ_TRIGGER_SECRET_FILE"] = try Self.generatedSecret(at: folders.data + "/trigger-secret")
         }

@@ -1,6 +1,6 @@
 /// The JSON shapes of jobs and visions, written in one place so every endpoint agrees.
 enum JobJSON {
-    static func writeSummary(_ job: Job, into json: inout JSONWriter) {
+    static func writeSummary(_ job: Job, prices: ModelSettings?, into json: inout JSONWriter) {
         json.field("jobId", job.id.rawValue)
         json.field("status", job.status.rawValue)
         json.field("currentCategory", job.currentCategory?.key)
@@ -14,11 +14,33 @@ enum JobJSON {
         json.timestampField("startedAt", job.startedAt)
         json.timestampField("completedAt", job.completedAt)
         json.timestampField("updatedAt", job.updatedAt)
+        json.key("tokens")
+        writeTokens(job.usage, into: &json)
+        if let cost = prices?.cost(of: job.usage) {
+            json.key("estimatedCost")
+            json.number((cost * 1_000_000).rounded() / 1_000_000)
+        }
     }
 
-    static func write(_ job: Job, policy: RetryPolicy, into json: inout JSONWriter) {
-        writeSummary(job, into: &json)
+    private static func writeTokens(_ usage: TokenUsage, into json: inout JSONWriter) {
+        json.object { tokens in
+            tokens.key("prompt")
+            tokens.int(Int(usage.promptTokens))
+            tokens.key("completion")
+            tokens.int(Int(usage.completionTokens))
+            tokens.key("total")
+            tokens.int(Int(usage.totalTokens))
+        }
+    }
+
+    static func write(
+        _ job: Job, policy: RetryPolicy, typicalCategoryMillis: Int64?, prices: ModelSettings?, into json: inout JSONWriter
+    ) {
+        writeSummary(job, prices: prices, into: &json)
         json.field("maxAttempts", policy.maxAttempts)
+        json.field("assemblyNote", job.assemblyNote)
+        json.key("typicalCategorySeconds")
+        json.number(typicalCategoryMillis.map { (Double($0) / 100).rounded() / 10 })
         json.key("categories")
         json.array { array in
             for item in job.categories {
@@ -31,6 +53,14 @@ enum JobJSON {
                     entry.timestampField("startedAt", item.startedAt)
                     entry.timestampField("completedAt", item.completedAt)
                     entry.timestampField("nextAttemptAt", item.nextAttemptAt)
+                    // The running attempt's text so far and its wait for the provider; nil otherwise.
+                    let running = item.state == .running
+                    entry.field("partialText", running ? item.partialText : nil)
+                    entry.timestampField("waitingUntil", running ? item.waitingUntil : nil)
+                    entry.field("waitingReason", running ? item.waitingReason : nil)
+                    entry.field("truncated", item.truncated)
+                    entry.key("tokens")
+                    writeTokens(item.usage, into: &entry)
                 }
             }
         }

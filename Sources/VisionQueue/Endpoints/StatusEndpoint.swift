@@ -12,17 +12,21 @@ public struct StatusEndpoint {
     /// Where a stalled job seen by a poll is re-triggered; nil turns self-healing off.
     let healer: TriggerSink?
     let stallMillis: Int64
+    /// Prices for the cost estimate; nil shows tokens only.
+    let prices: ModelSettings?
     let responses = StatusResponseCache()
+    let typicalTime = TypicalCategoryTime()
 
     public init(
         store: JobStore, authenticator: Authenticator, lifecycle: JobLifecycle, healer: TriggerSink? = nil,
-        stallMillis: Int64 = 30_000
+        stallMillis: Int64 = 30_000, prices: ModelSettings? = nil
     ) {
         self.store = store
         self.authenticator = authenticator
         self.lifecycle = lifecycle
         self.healer = healer
         self.stallMillis = stallMillis
+        self.prices = prices
     }
 
     /// `GET /api/vision-jobs/status?jobId=`: one job with its categories.
@@ -36,7 +40,8 @@ public struct StatusEndpoint {
         }
         guard let job = try store.job(id, ownedBy: userID) else { throw APIError.jobNotFound() }
         var writer = JSONWriter()
-        writer.object { JobJSON.write(job, policy: lifecycle.policy, into: &$0) }
+        let typical = CategoryTiming.typical(of: job, serviceMedian: typicalTime.serviceMedian(store, now: Clock.now()))
+        writer.object { JobJSON.write(job, policy: lifecycle.policy, typicalCategoryMillis: typical, prices: prices, into: &$0) }
         responses.store(job, body: writer.bytes)
         try healIfStalled(job, cached: false)
         return Reply(.json(200, writer.bytes))
@@ -73,7 +78,7 @@ public struct StatusEndpoint {
         return Reply(.json(200) { json in
             json.key("jobs")
             json.array { array in
-                for job in jobs { array.object { JobJSON.writeSummary(job, into: &$0) } }
+                for job in jobs { array.object { JobJSON.writeSummary(job, prices: prices, into: &$0) } }
             }
         })
     }

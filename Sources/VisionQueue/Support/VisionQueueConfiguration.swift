@@ -37,6 +37,17 @@ public struct VisionQueueConfiguration: Sendable {
     public var sweepIntervalSeconds: Int
     /// `VQ_GENERATOR_DELAY_MS`, default 3000: the built-in generator's time per category.
     public var generatorDelayMillis: Int
+    /// `VQ_GENERATOR`, default `builtin` (offline, a template); `openai` writes each category with a
+    /// language model through an OpenAI-compatible chat-completions API (`model`).
+    public var generator: GeneratorKind
+    /// The `VQ_LLM_*` settings: see `ModelSettings`.
+    public var model: ModelSettings
+    /// `VQ_PROMPTS_DIR`, default `prompts` (`serve` sets the repository's `prompts/`): the prompt
+    /// files the model is given (see `Prompts`).
+    public var promptsDirectory: String
+    /// `VQ_ASSEMBLY`, default `mechanical`: the vision is the sections joined under their headings;
+    /// `model` also has the model write an opening and a closing around them.
+    public var assembly: AssemblyMode
     /// `VQ_JWT_SECRET` or the file named by `VQ_JWT_SECRET_FILE`; unset: single-user development mode.
     public var jwtSecret: String?
     /// `VQ_JWT_AUDIENCE`, default `authenticated` (what Supabase issues). Empty: not checked.
@@ -115,6 +126,40 @@ public struct VisionQueueConfiguration: Sendable {
         stallSeconds = try int("VQ_STALL_SECONDS", 30, 1...86_400)
         sweepIntervalSeconds = try int("VQ_SWEEP_INTERVAL_SECONDS", 15, 0...86_400)
         generatorDelayMillis = try int("VQ_GENERATOR_DELAY_MS", 3000, 0...3_600_000)
+        func choice<T: RawRepresentable<String> & CaseIterable>(_ name: String, _ fallback: T) throws(ConfigurationError) -> T {
+            guard let raw = value(name) else { return fallback }
+            guard let chosen = T(rawValue: raw.lowercased()) else {
+                throw ConfigurationError("\(name)=\(raw) must be one of: \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return chosen
+        }
+        func number(_ name: String, _ fallback: Double?, _ range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+            guard let raw = value(name) else { return fallback }
+            guard let parsed = Double(raw), range.contains(parsed) else {
+                throw ConfigurationError("\(name)=\(raw) must be a number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return parsed
+        }
+        generator = try choice("VQ_GENERATOR", GeneratorKind.builtIn)
+        assembly = try choice("VQ_ASSEMBLY", AssemblyMode.mechanical)
+        promptsDirectory = value("VQ_PROMPTS_DIR") ?? "prompts"
+        let defaults = ModelSettings()
+        model = ModelSettings(
+            baseURL: value("VQ_LLM_BASE_URL") ?? defaults.baseURL,
+            model: value("VQ_LLM_MODEL") ?? defaults.model,
+            apiKey: try secret("VQ_LLM_API_KEY"),
+            temperature: try number("VQ_LLM_TEMPERATURE", defaults.temperature, 0...2)!,
+            maxTokens: try int("VQ_LLM_MAX_TOKENS", defaults.maxTokens, 1...1_000_000),
+            timeoutSeconds: try int("VQ_LLM_TIMEOUT_SECONDS", defaults.timeoutSeconds, 1...86_400),
+            stallSeconds: try int("VQ_LLM_STALL_SECONDS", defaults.stallSeconds, 1...86_400),
+            maxConcurrent: try int("VQ_LLM_MAX_CONCURRENT", defaults.maxConcurrent, 1...10_000),
+            maxWaits: try int("VQ_LLM_MAX_WAITS", defaults.maxWaits, 0...1_000),
+            maxWaitSeconds: try int("VQ_LLM_MAX_WAIT_SECONDS", defaults.maxWaitSeconds, 1...86_400),
+            pricePerMillionInput: try number("VQ_LLM_PRICE_INPUT_PER_MTOK", nil, 0...1_000_000),
+            pricePerMillionOutput: try number("VQ_LLM_PRICE_OUTPUT_PER_MTOK", nil, 0...1_000_000))
+        guard model.baseURL.hasPrefix("http://") || model.baseURL.hasPrefix("https://") else {
+            throw ConfigurationError("VQ_LLM_BASE_URL must start with http:// or https://")
+        }
         jwtSecret = try secret("VQ_JWT_SECRET")
         jwtAudience = environment["VQ_JWT_AUDIENCE"].map { $0.isEmpty ? nil : $0 } ?? "authenticated"
         jwtIssuer = value("VQ_JWT_ISSUER")
@@ -170,4 +215,16 @@ public struct VisionQueueConfiguration: Sendable {
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Which generator writes the categories (`VQ_GENERATOR`).
+public enum GeneratorKind: String, Sendable, CaseIterable {
+    case builtIn = "builtin"
+    case openai
+}
+
+/// How the final vision is put together (`VQ_ASSEMBLY`).
+public enum AssemblyMode: String, Sendable, CaseIterable {
+    case mechanical
+    case model
 }

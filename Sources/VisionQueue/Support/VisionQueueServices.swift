@@ -72,10 +72,24 @@ public final class VisionQueueServices: Sendable {
         return leases
     }
 
-    private func makeGenerator() -> VisionGenerator {
-        let builtIn = BuiltInGenerator(delayMillis: configuration.generatorDelayMillis)
-        return FaultInjectingGenerator(wrapping: builtIn, spec: configuration.faultFail, crashMarker: configuration.faultCrash)
-            ?? builtIn
+    /// The configured generator, and the model that frames the vision when `VQ_ASSEMBLY=model`.
+    /// Prompts are read here, once per process: a missing or broken prompt file stops the start.
+    private func makeGenerator() throws -> (VisionGenerator, VisionFramer?) {
+        let generator: VisionGenerator
+        var framer: VisionFramer?
+        switch configuration.generator {
+        case .builtIn:
+            generator = BuiltInGenerator(delayMillis: configuration.generatorDelayMillis)
+        case .openai:
+            let model = OpenAIGenerator(
+                settings: configuration.model, prompts: try Prompts(directory: configuration.promptsDirectory),
+                slotDirectory: configuration.socketDirectory, log: log)
+            log.info("generating with \(configuration.model.model) at \(configuration.model.completionsURL)")
+            generator = model
+            if configuration.assembly == .model { framer = model }
+        }
+        let wrapped = FaultInjectingGenerator(wrapping: generator, spec: configuration.faultFail, crashMarker: configuration.faultCrash)
+        return (wrapped ?? generator, framer)
     }
 
     /// `vision-create` serves the user's writes: create, retry and cancel.
@@ -93,12 +107,13 @@ public final class VisionQueueServices: Sendable {
     /// `vision-process` runs the steps; it also starts the heartbeat thread.
     public func processEndpoints() throws -> EndpointFactory {
         let secret = try requireTriggerSecret()
+        let (generator, framer) = try makeGenerator()
         let trigger = makeTrigger()
         let leases = startLeaseKeeper()
         return { [self] in
             let processor = JobProcessor(
-                store: try makeStore(), generator: makeGenerator(), trigger: trigger,
-                lifecycle: configuration.lifecycle, leases: leases, log: log)
+                store: try makeStore(), generator: generator, trigger: trigger,
+                lifecycle: configuration.lifecycle, leases: leases, framer: framer, log: log)
             return Router.process(ProcessEndpoint(processor: processor, triggerSecret: secret, log: log))
         }
     }
@@ -110,7 +125,8 @@ public final class VisionQueueServices: Sendable {
             Router.status(
                 StatusEndpoint(
                     store: try makeStore(), authenticator: authenticator, lifecycle: configuration.lifecycle,
-                    healer: healer, stallMillis: configuration.stallMillis))
+                    healer: healer, stallMillis: configuration.stallMillis,
+                    prices: configuration.generator == .openai ? configuration.model : nil))
         }
     }
 
