@@ -261,8 +261,10 @@
     var last = null;          // the last status answer
     var clockOffset = 0;      // server clock minus this device's clock
     var estimate = null;      // {ms, at, average}: time left as of `at` (device clock)
-    var rows = {};            // category key -> {item, state, detail}
+    var rows = {};            // category key -> {item, state, detail, live}
     var retryWait = null;     // {title, at}: the area waiting for its next try, when nothing is written
+    var modelWait = null;     // {key, at}: the area being written waits for the model (Retry-After)
+    var typicalMs = null;     // how long an area usually takes, for the estimate and "slow"
 
     show($("job-panel"), true);
     $("share-link").value = window.location.href;
@@ -397,7 +399,9 @@
       else if (job.status === "cancelled") document.title = "Cancelled - Vision";
       else document.title = finished + "/" + total + " - Vision";
 
+      typicalMs = typeof job.typicalCategorySeconds === "number" ? job.typicalCategorySeconds * 1000 : null;
       renderCategories(categories, job.maxAttempts);
+      renderUsage(job);
       var active = activeCategory(job, categories);
       renderCurrent(job, active, finished, total);
       updateEstimate(job, categories, total - finished);
@@ -532,13 +536,58 @@
         if (category.status === "running") row.item.setAttribute("aria-current", "step");
         else row.item.removeAttribute("aria-current");
 
-        var detail = "";
-        if (category.status === "retrying" || category.status === "failed") {
-          detail = category.error ? String(category.error) : "";
+        if (category.status === "running" && category.waitingUntil) {
+          modelWait = { key: category.key, at: VQ.parseTime(category.waitingUntil) };
+        } else if (modelWait && modelWait.key === category.key) {
+          modelWait = null;
         }
-        setText(row.detail, detail);
-        show(row.detail, detail !== "");
+        row.category = category;
+        setText(row.detail, categoryDetail(category));
+        show(row.detail, row.detail.textContent !== "");
+
+        // The section as the model writes it, shown as text (never as HTML) while it runs.
+        var live = category.status === "running" && typeof category.partialText === "string" ? category.partialText : "";
+        if (live && !row.live) {
+          row.live = el("p", { className: "category-live", attrs: { "aria-label": "Written so far" } });
+          row.item.querySelector(".category-main").appendChild(row.live);
+        }
+        if (row.live) {
+          setText(row.live, live ? live + " \u2026" : "");
+          show(row.live, live !== "");
+        }
       });
+    }
+
+    /** The line under an area's name: why it failed, its wait for the model, that it was cut or is slow. */
+    function categoryDetail(category) {
+      var now = Date.now() + clockOffset;
+      if (category.status === "retrying" || category.status === "failed") return category.error ? String(category.error) : "";
+      if (category.status === "running") {
+        var waitAt = VQ.parseTime(category.waitingUntil);
+        if (waitAt !== null) {
+          var ms = Math.max(0, waitAt - now);
+          return "Waiting for the model, retrying " + (ms > 1000 ? "in " + VQ.formatDuration(ms) : "now");
+        }
+        var started = VQ.parseTime(category.startedAt);
+        if (started !== null && typicalMs !== null && now - started > Math.max(30000, 3 * typicalMs)) {
+          return "Taking longer than usual (" + VQ.formatDuration(now - started) + ", usually " + VQ.formatDuration(typicalMs) + ")";
+        }
+        return "";
+      }
+      if (category.status === "done" && category.truncated) return "Cut short at the length limit";
+      return "";
+    }
+
+    /** "12,431 tokens · about $0.0031": what the model calls cost so far; hidden for the built-in writer. */
+    function renderUsage(job) {
+      var total = job.tokens && typeof job.tokens.total === "number" ? job.tokens.total : 0;
+      show($("usage-stat"), total > 0);
+      if (total <= 0) return;
+      var text = total.toLocaleString("en-US") + " tokens";
+      if (typeof job.estimatedCost === "number") {
+        text += " \u00b7 about $" + (job.estimatedCost < 0.01 ? job.estimatedCost.toFixed(4) : job.estimatedCost.toFixed(2));
+      }
+      setText($("usage"), text);
     }
 
     function updateEstimate(job, categories, left) {
@@ -550,8 +599,10 @@
         var end = VQ.parseTime(category.completedAt);
         if (start !== null && end !== null && end >= start) durations.push(end - start);
       });
-      if (durations.length === 0 || left <= 0) { estimate = null; return; }
-      var average = durations.reduce(function (a, b) { return a + b; }, 0) / durations.length;
+      if (left <= 0 || (durations.length === 0 && typicalMs === null)) { estimate = null; return; }
+      // This job's own areas when it has written some, else the service's recent typical time.
+      var average = durations.length > 0
+        ? durations.reduce(function (a, b) { return a + b; }, 0) / durations.length : typicalMs;
       estimate = { ms: average * left, at: Date.now(), average: average };
     }
 
@@ -580,6 +631,14 @@
       }
       setText($("remaining"), remaining);
       if (retryWait) setText($("current-category"), retryText());
+      // Count down a wait for the model, and notice an area running long, between polls.
+      Object.keys(rows).forEach(function (key) {
+        var row = rows[key];
+        if (row.category && row.category.status === "running") {
+          setText(row.detail, categoryDetail(row.category));
+          show(row.detail, row.detail.textContent !== "");
+        }
+      });
     }
 
     function onCancel() {

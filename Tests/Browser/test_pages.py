@@ -10,6 +10,9 @@ Three stacks, each started once for its test class:
     fails every attempt, so a job fails as a whole, a retry completes it with one gap, and the
     vision page offers to retry that gap.
   * "dev": development mode, no tokens at all.
+  * "model": categories written by a language model through the stand-in for a hosted provider
+    (Tests/Fakes, a fake named so): one area streams slowly, so its text is seen growing on the
+    page, and the tokens the calls cost are shown with their estimated price.
 
 Waits are explicit (poll the screen every 100 ms, with a timeout); nothing sleeps to assert. The
 one deliberate pause is the hidden-tab test's 6.5 s in the background, the interval whose polls it
@@ -20,6 +23,7 @@ Run through run_browser_tests.py, which passes the binaries' folder and collects
 
 import os
 import re
+import subprocess
 import sys
 import time
 import unittest
@@ -515,4 +519,52 @@ class DevelopmentModeTests(PageTestCase):
         browser.open("visions.html")
         browser.wait(lambda b: len(b.driver.find_elements(By.CSS_SELECTOR, "#jobs > li")) == 1, 10, "the list")
         self.assertFalse(browser.is_shown("auth-error"))
+        self.assert_no_csp_violations(browser)
+
+
+class ModelGenerationTests(PageTestCase):
+    """The "model" stack: VQ_GENERATOR=openai against the stand-in provider."""
+
+    @classmethod
+    def setUpClass(cls):
+        port = vqbrowser.free_port()
+        log = os.path.join(vqbrowser.tempfile.mkdtemp(prefix="vq-browser-standin-"), "calls.jsonl")
+        cls.standin = subprocess.Popen(
+            [sys.executable, os.path.join(vqbrowser.REPOSITORY_ROOT, "Tests", "Fakes", "standin_chat_completions.py"),
+             "--port", str(port), "--log", log, "--stream-seconds", "0.3"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.addClassCleanup(cls.standin.kill)
+        cls.stack = Stack("model", environment={
+            "VQ_GENERATOR": "openai", "VQ_LLM_BASE_URL": "http://127.0.0.1:%d/v1" % port,
+            "VQ_LLM_PRICE_INPUT_PER_MTOK": "2.5", "VQ_LLM_PRICE_OUTPUT_PER_MTOK": "10"})
+        cls.addClassCleanup(cls.stack.remove)
+        cls.addClassCleanup(cls.stack.stop)
+
+    def test_the_section_appears_as_it_is_written_and_the_tokens_are_shown(self):
+        token = mint_token("mia")
+        # Health streams over 14 s: the page must show its words arriving, poll by poll.
+        job_id = self.stack.create_job(token, {"fun": "Salsa on Fridays", "health": "Swim every morning [[fault:slow:14]]"})
+        browser = self.browser("mia", token)
+        browser.open("job.html?jobId=" + job_id)
+
+        live = "#categories > li[data-key='health'] .category-live"
+
+        def live_text(b):
+            nodes = b.driver.find_elements(By.CSS_SELECTOR, live)
+            return nodes[0].text.strip() if nodes and nodes[0].is_displayed() else ""
+
+        first = browser.wait(live_text, ONE_POLL + 10, "health's text so far on the page")
+        grown = browser.wait(lambda b: len(live_text(b)) > len(first) and live_text(b), ONE_POLL + 5,
+                             "the text to grow")
+        self.assertTrue(grown.startswith(first.rstrip(" \u2026")), (first, grown))
+        # Text, never markup: the live text is one text node.
+        self.assertEqual(browser.js("return document.querySelector(arguments[0]).children.length;", live), 0)
+        usage = browser.wait(lambda b: b.is_shown("usage") and b.visible_text("usage"), ONE_POLL, "the token count")
+        self.assertRegex(usage, r"^[\d,]+ tokens \u00b7 about \$\d+\.\d+$")
+        browser.screenshot("job-live-text-desktop")
+
+        self.wait_for_vision(browser, 60)
+        health = [s for s in self.vision_sections(browser) if s["title"] == "Health"][0]
+        self.assertIn("I wake up rested", health["text"])
+        self.assertFalse(browser.driver.find_elements(By.CSS_SELECTOR, ".category-live"), "no live text on the vision page")
         self.assert_no_csp_violations(browser)
