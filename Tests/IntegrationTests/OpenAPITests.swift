@@ -65,6 +65,10 @@ struct OpenAPITests {
         let jobID = try stack.createJob(token: user)
         let ended = try stack.waitForJob(jobID, token: user)
         let visionID = ended["visionId"] as? String ?? ""
+        // Rewrites count against the hourly limit: they get a user and a job of their own.
+        let rewriter = stack.token(for: "openapi-rewriter")
+        let rewriteJob = try stack.createJob(token: rewriter)
+        try stack.waitForJob(rewriteJob, token: rewriter)
         func create(_ token: String?, _ body: String, headers: [String: String] = [:]) throws -> HTTPClient.Response {
             var all = ["Content-Type": "application/json"].merging(headers) { $1 }
             if let token { all["Authorization"] = "Bearer \(token)" }
@@ -159,6 +163,43 @@ struct OpenAPITests {
             "POST /api/vision-jobs/retry 413": { _ in try control("/api/vision-jobs/retry", user, #"{"jobId": "\#(big)"}"#) },
             "POST /api/vision-jobs/retry 415": { _ in try control("/api/vision-jobs/retry", user, "jobId=1", type: "application/x-www-form-urlencoded") },
             "POST /api/vision-jobs/retry 503": { _ in try whileLocked { try control("/api/vision-jobs/retry", user, #"{"jobId": "\#(jobID)"}"#) } },
+            "POST /api/vision-jobs/retry 429": { stack in try Self.overHourlyLimit(stack, limited, path: "/api/vision-jobs/retry") },
+
+            "POST /api/vision-jobs/regenerate 200": { stack in
+                return try control("/api/vision-jobs/regenerate", rewriter, #"{"jobId": "\#(rewriteJob)", "category": "fun", "answer": "Kites"}"#)
+            },
+            "POST /api/vision-jobs/regenerate 400": { _ in
+                try control("/api/vision-jobs/regenerate", rewriter, #"{"jobId": "\#(rewriteJob)", "category": "cats"}"#)
+            },
+            "POST /api/vision-jobs/regenerate 401": { _ in
+                try control("/api/vision-jobs/regenerate", nil, #"{"jobId": "\#(rewriteJob)", "category": "fun"}"#)
+            },
+            "POST /api/vision-jobs/regenerate 404": { _ in
+                try control("/api/vision-jobs/regenerate", rewriter, #"{"jobId": "\#(missing)", "category": "fun"}"#)
+            },
+            "POST /api/vision-jobs/regenerate 409": { stack in
+                // A cancelled job is never rewritten; a job of 0 ms categories may end before the
+                // cancel lands, so a few fresh jobs each get their chance.
+                var answer: HTTPClient.Response?
+                for _ in 0..<10 {
+                    let token = fresh()
+                    let id = try stack.createJob(token: token)
+                    guard try control("/api/vision-jobs/cancel", token, #"{"jobId": "\#(id)"}"#).status == 200 else { continue }
+                    answer = try control("/api/vision-jobs/regenerate", token, #"{"jobId": "\#(id)", "category": "fun"}"#)
+                    break
+                }
+                return answer!
+            },
+            "POST /api/vision-jobs/regenerate 413": { _ in
+                try control("/api/vision-jobs/regenerate", rewriter, #"{"jobId": "\#(rewriteJob)", "category": "fun", "answer": "\#(big)"}"#)
+            },
+            "POST /api/vision-jobs/regenerate 415": { _ in
+                try control("/api/vision-jobs/regenerate", rewriter, "{}", type: "text/plain")
+            },
+            "POST /api/vision-jobs/regenerate 429": { stack in try Self.overHourlyLimit(stack, limited, path: "/api/vision-jobs/regenerate") },
+            "POST /api/vision-jobs/regenerate 503": { _ in
+                try whileLocked { try control("/api/vision-jobs/regenerate", rewriter, #"{"jobId": "\#(rewriteJob)", "category": "fun"}"#) }
+            },
 
             "POST /api/vision-jobs/cancel 200": { stack in
                 // A job of 0 ms categories may finish before the cancel arrives (then the answer is the
@@ -186,6 +227,16 @@ struct OpenAPITests {
             "POST /api/vision-jobs/process 413": { _ in try process(Stack.triggerSecret, #"{"jobId": "\#(big)"}"#) },
             "POST /api/vision-jobs/process 415": { _ in try process(Stack.triggerSecret, "{}", type: "text/plain") },
         ]
+    }
+
+    /// A retry or rewrite by a user who has used up the hour's runs (the create 429 recipe got
+    /// them there): of one of their ended jobs, so only the limit stands in the way.
+    static func overHourlyLimit(_ stack: Stack, _ token: String, path: String) throws -> HTTPClient.Response {
+        let jobs = try stack.client.get("/api/vision-jobs/list", token: token).json?["jobs"] as? [[String: Any]] ?? []
+        let id = jobs.first { $0["status"] as? String == "completed" }?["jobId"] as? String ?? ""
+        let headers = ["Content-Type": "application/json", "Authorization": "Bearer \(token)"]
+        let body = path.hasSuffix("regenerate") ? #"{"jobId": "\#(id)", "category": "fun"}"# : #"{"jobId": "\#(id)"}"#
+        return try stack.client.send("POST", path, headers: headers, body: Array(body.utf8))
     }
 
     /// Makes the status binary unreachable for one request: nginx answers 503 at once when it

@@ -1,18 +1,28 @@
 /// The user's controls over a job, served by the create binary with create:
 /// `POST /api/vision-jobs/retry` re-runs the failed categories of an ended job,
+/// `POST /api/vision-jobs/regenerate` rewrites one section of an ended job,
 /// `POST /api/vision-jobs/cancel` stops a job for good. Owner only: another user's job is 404.
+/// Retries and rewrites count against the user's limits as creates do.
 public struct JobControlEndpoint {
     public static let retryPath = "/api/vision-jobs/retry"
+    public static let regeneratePath = "/api/vision-jobs/regenerate"
     public static let cancelPath = "/api/vision-jobs/cancel"
 
     let store: JobStore
     let authenticator: Authenticator
     let trigger: TriggerSink
+    let limits: CreateLimits
+    let notesReader: NotesReader
 
-    public init(store: JobStore, authenticator: Authenticator, trigger: TriggerSink) {
+    public init(
+        store: JobStore, authenticator: Authenticator, trigger: TriggerSink, limits: CreateLimits = .none,
+        maxNoteCharacters: Int = 4000
+    ) {
         self.store = store
         self.authenticator = authenticator
         self.trigger = trigger
+        self.limits = limits
+        notesReader = NotesReader(maxCharacters: maxNoteCharacters)
     }
 
     public func cancel(_ request: HTTPRequest) throws -> Reply {
@@ -26,7 +36,35 @@ public struct JobControlEndpoint {
 
     public func retry(_ request: HTTPRequest) throws -> Reply {
         let (userID, jobID) = try readJobReference(request)
-        switch try store.retryFailedCategories(jobID, ownedBy: userID, now: Clock.now()) {
+        return try started(jobID, try store.retryFailedCategories(jobID, ownedBy: userID, limits: limits, now: Clock.now()))
+    }
+
+    /// `{"jobId", "category", "answer"?}`: the category is written again, with `answer` as its new
+    /// notes when given (an empty one clears them).
+    public func regenerate(_ request: HTTPRequest) throws -> Reply {
+        try RequestRules.requireBodyWithin(request, limit: 64 * 1024)
+        let userID = try authenticator.userID(for: request)
+        try RequestRules.requireJSON(request)
+        let body = try RequestRules.parseJSONObject(request.body)
+        for key in body.keys where !["jobId", "category", "answer"].contains(key) {
+            throw APIError.badRequest(
+                "Unknown field '\(key)'. The body is {\"jobId\": \"...\", \"category\": \"...\", \"answer\": \"...\"}.",
+                code: "unknown_field")
+        }
+        let jobID = try RequestRules.jobID(body["jobId"]?.stringValue)
+        guard let key = body["category"]?.stringValue, let category = VisionCategory(rawValue: key) else {
+            let known = VisionCategory.allCases.map(\.key).joined(separator: ", ")
+            throw APIError.badRequest("category must be one of: \(known).", code: "unknown_category")
+        }
+        let notes = try body["answer"].map { value throws(APIError) in try notesReader.note(value, field: "answer") }
+        return try started(
+            jobID,
+            try store.regenerateCategory(jobID, ownedBy: userID, category: category, notes: notes, limits: limits, now: Clock.now()))
+    }
+
+    /// The answer to a retry or rewrite: the job is pending again and triggered, or why not.
+    private func started(_ jobID: JobID, _ outcome: RerunOutcome) throws -> Reply {
+        switch outcome {
         case .notFound:
             throw APIError.jobNotFound()
         case .nothingFailed:
@@ -34,9 +72,13 @@ public struct JobControlEndpoint {
         case .notRetryable(let current):
             let reason = current == .cancelled
                 ? "The job was cancelled; start a new one instead."
-                : "The job is still \(current.rawValue); retry once it has ended."
+                : "The job is still \(current.rawValue); try again once it has ended."
             throw APIError.conflict(reason, code: "job_not_retryable")
-        case .retrying:
+        case .activeJobLimit:
+            throw APIError.conflict("Another vision of yours is being written; try again once it has ended.", code: "active_job_limit")
+        case .rateLimited(let seconds):
+            throw APIError.tooManyRequests(retryAfterSeconds: seconds, message: "Too many visions started in the last hour; try again later.")
+        case .started:
             trigger.trigger(jobID)
             return Self.response(jobID, .pending)
         }

@@ -82,5 +82,15 @@ enum JobJSON {
             }
         }
         json.field("document", vision.document)
+        json.field("version", vision.version)
+        json.key("versions")
+        json.array { array in
+            for version in vision.versions {
+                array.object { entry in
+                    entry.field("version", version.version)
+                    entry.timestampField("createdAt", version.createdAt)
+                }
+            }
+        }
     }
 }

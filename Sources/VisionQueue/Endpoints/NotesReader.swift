@@ -23,21 +23,27 @@ public struct NotesReader: Sendable {
                 let known = VisionCategory.allCases.map(\.key).joined(separator: ", ")
                 throw .badRequest("Unknown category '\(key)'. Known: \(known).", code: "unknown_category")
             }
-            guard case .string(let text) = value else {
-                throw .badRequest("answers.\(key) must be a string, not \(value.typeName).", code: "invalid_answer")
-            }
-            // Unicode scalars, not Characters: 5,000 combining marks on one letter are one Character
-            // but still 5,000 scalars of text to store and send to the generator.
-            guard text.unicodeScalars.count <= maxCharacters else {
-                throw .badRequest("answers.\(key) is longer than \(maxCharacters) characters.", code: "answer_too_long")
-            }
-            guard !text.unicodeScalars.contains(where: Self.isForbidden) else {
-                throw .badRequest("answers.\(key) contains a control character.", code: "invalid_answer")
-            }
-            let trimmed = text.trimmed
-            if !trimmed.isEmpty { notes[category] = trimmed }
+            let text = try note(value, field: "answers.\(key)")
+            if !text.isEmpty { notes[category] = text }
         }
         return notes
+    }
+
+    /// One category's notes, trimmed (empty when only white space): a string within the length
+    /// limit without control characters. `field` names it in the error.
+    public func note(_ value: JSONValue, field: String) throws(APIError) -> String {
+        guard case .string(let text) = value else {
+            throw .badRequest("\(field) must be a string, not \(value.typeName).", code: "invalid_answer")
+        }
+        // Unicode scalars, not Characters: 5,000 combining marks on one letter are one Character
+        // but still 5,000 scalars of text to store and send to the generator.
+        guard text.unicodeScalars.count <= maxCharacters else {
+            throw .badRequest("\(field) is longer than \(maxCharacters) characters.", code: "answer_too_long")
+        }
+        guard !text.unicodeScalars.contains(where: Self.isForbidden) else {
+            throw .badRequest("\(field) contains a control character.", code: "invalid_answer")
+        }
+        return text.trimmed
     }
 
     /// Control characters other than tab, newline and carriage return; they have no place in notes

@@ -43,6 +43,7 @@ extension Router {
         Router([
             Route("POST", CreateEndpoint.path, create.create),
             Route("POST", JobControlEndpoint.retryPath, controls.retry),
+            Route("POST", JobControlEndpoint.regeneratePath, controls.regenerate),
             Route("POST", JobControlEndpoint.cancelPath, controls.cancel),
         ])
     }

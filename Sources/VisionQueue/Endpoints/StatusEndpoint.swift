@@ -90,7 +90,14 @@ public struct StatusEndpoint {
             throw APIError.badRequest("id is required.", code: "missing_vision_id")
         }
         guard JobID(id) != nil else { throw APIError.badRequest("id must be a UUID.", code: "invalid_vision_id") }
-        guard let vision = try store.vision(id.lowercased(), ownedBy: userID) else { throw APIError.visionNotFound() }
+        var version: Int?
+        if let text = try request.queryValue("version") {
+            guard let number = Int(text), number >= 1 else {
+                throw APIError.badRequest("version must be a whole number from 1.", code: "invalid_version")
+            }
+            version = number
+        }
+        guard let vision = try store.vision(id.lowercased(), version: version, ownedBy: userID) else { throw APIError.visionNotFound() }
         return Reply(.json(200) { JobJSON.write(vision, into: &$0) })
     }
 

@@ -12,7 +12,8 @@ public struct VisionFraming: Sendable, Equatable {
     /// Reads the model's answer: the opening, a line of `---`, the closing. nil when either part
     /// is missing.
     public init?(modelText: String) {
-        let lines = modelText.split(separator: "\n", omittingEmptySubsequences: false)
+        // By line whatever the line ends: "\r\n" is one Character, not a "\n".
+        let lines = modelText.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         guard let divider = lines.firstIndex(where: { $0.trimmed.allSatisfy { $0 == "-" } && $0.trimmed.count >= 3 }) else {
             return nil
         }

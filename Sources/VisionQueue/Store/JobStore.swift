@@ -70,8 +70,9 @@ public protocol JobStore: AnyObject {
     /// first: the service's typical category time, for estimates and slow-category warnings.
     func recentCategoryMillis(limit: Int) throws(StoreError) -> [Int64]
 
-    /// The vision, if it exists and belongs to `userID`.
-    func vision(_ id: String, ownedBy userID: String) throws(StoreError) -> Vision?
+    /// The vision in its latest version, or in `version`, with the list of its versions; nil when
+    /// it (or that version) does not exist or belongs to another user.
+    func vision(_ id: String, version: Int?, ownedBy userID: String) throws(StoreError) -> Vision?
 
     // MARK: The user's controls
 
@@ -81,7 +82,16 @@ public protocol JobStore: AnyObject {
     func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> JobStatus?
 
     /// Puts the failed categories of an ended job back to pending for a fresh set of attempts.
-    func retryFailedCategories(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> RetryOutcome
+    /// Counts against the user's limits like a create (checked in the same transaction).
+    func retryFailedCategories(_ id: JobID, ownedBy userID: String, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> RerunOutcome
+
+    /// Puts one category of an ended job back to pending, with new notes when given, to be
+    /// written again through the same chain; the vision is then assembled again, the other
+    /// sections unchanged and the earlier version kept. The text it replaces stays in the vision
+    /// if the rewrite fails. Counts against the user's limits like a create.
+    func regenerateCategory(
+        _ id: JobID, ownedBy userID: String, category: VisionCategory, notes: String?, limits: CreateLimits, now: EpochMillis
+    ) throws(StoreError) -> RerunOutcome
 
     // MARK: Recovery
 
@@ -108,13 +118,17 @@ extension JobStore {
     }
 }
 
-/// What asking for a retry of a job's failed categories did.
-public enum RetryOutcome: Sendable, Equatable {
+/// What asking for a retry of a job's failed categories, or a rewrite of one, did.
+public enum RerunOutcome: Sendable, Equatable {
     /// This many categories will be written again.
-    case retrying(categories: Int)
-    /// The job is still running (or was cancelled): nothing to retry yet, or ever.
+    case started(categories: Int)
+    /// The job is still running (or was cancelled): nothing to rerun yet, or ever.
     case notRetryable(JobStatus)
-    /// The job ended with every category written.
+    /// The job ended with every category written (a retry only).
     case nothingFailed
+    /// The user already has as many jobs running as allowed.
+    case activeJobLimit
+    /// The user's runs of the last hour reached the limit.
+    case rateLimited(retryAfterSeconds: Int)
     case notFound
 }

@@ -100,7 +100,9 @@ public final class VisionQueueServices: Sendable {
             let store = try makeStore()
             return Router.create(
                 CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),
-                controls: JobControlEndpoint(store: store, authenticator: authenticator, trigger: trigger))
+                controls: JobControlEndpoint(
+                    store: store, authenticator: authenticator, trigger: trigger, limits: configuration.createLimits,
+                    maxNoteCharacters: configuration.maxNoteCharacters))
         }
     }
 

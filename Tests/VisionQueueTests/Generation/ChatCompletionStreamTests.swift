@@ -32,6 +32,12 @@ struct ChatCompletionStreamTests {
 
     // MARK: - Reading chunks
 
+    @Test func aChunkWithANullErrorIsAnOrdinaryChunk() throws {
+        let stream = try read([#"{"choices":[{"index":0,"delta":{"content":"Calm."},"finish_reason":"stop"}],"error":null}"#])
+        #expect(stream.text == "Calm.")
+        #expect(stream.finishReason == "stop")
+    }
+
     @Test func aLlamaCppStreamAccumulatesTextFinishReasonAndUsage() throws {
         let stream = try read(Self.llamaCpp)
         #expect(stream.text == "I wake early, \"rested\"\nand calm. Café ☕")

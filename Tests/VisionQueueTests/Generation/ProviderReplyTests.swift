@@ -26,6 +26,16 @@ struct ProviderReplyTests {
 
     // MARK: - Waiting
 
+    @Test func anExhaustedQuotaIsNoRateLimitButAConfigurationError() {
+        let body = #"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","code":"insufficient_quota"}}"#
+        let reply = verdict(429, retryAfter: "20", body: body)
+        guard case .configuration(let message) = reply else {
+            Issue.record("an exhausted quota is waited for: \(reply)")
+            return
+        }
+        #expect(message.contains("billing") && message.contains("You exceeded your current quota"))
+    }
+
     @Test func rateLimitWithRetryAfterSecondsWaitsThatLong() {
         #expect(verdict(429, retryAfter: "20") == .waitAndRetry(millis: 20_000, reason: "rate limited"))
         #expect(verdict(429, retryAfter: "0") == .waitAndRetry(millis: 0, reason: "rate limited"))
@@ -84,9 +94,7 @@ struct ProviderReplyTests {
         }
         #expect(message.hasPrefix("The model provider refused the API key (HTTP \(status)): You do not have access to this organization."))
         #expect(message.hasSuffix("Check VQ_LLM_API_KEY."))
-        withKnownIssue("A provider message that ends in a full stop is followed by a second one") {
-            #expect(message == "The model provider refused the API key (HTTP \(status)): You do not have access to this organization. Check VQ_LLM_API_KEY.")
-        }
+        #expect(message == "The model provider refused the API key (HTTP \(status)): You do not have access to this organization. Check VQ_LLM_API_KEY.")
     }
 
     @Test func anUnknownModelIsConfigurationNamingTheSettings() {

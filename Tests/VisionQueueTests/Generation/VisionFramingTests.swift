@@ -38,11 +38,9 @@ struct VisionFramingTests {
     }
 
     @Test func windowsLineEndsStillSplit() throws {
-        withKnownIssue("VisionFraming splits on the Character \"\\n\", and \"\\r\\n\" is one Character, so a CR LF answer has no divider line") {
-            let framing = try #require(VisionFraming(modelText: "I live a full life.\r\n---\r\nEvery part of it fits."))
-            #expect(framing.opening == "I live a full life.")
-            #expect(framing.closing == "Every part of it fits.")
-        }
+        let framing = try #require(VisionFraming(modelText: "I live a full life.\r\n---\r\nEvery part of it fits."))
+        #expect(framing.opening == "I live a full life.")
+        #expect(framing.closing == "Every part of it fits.")
     }
 
     // MARK: - The assembled document

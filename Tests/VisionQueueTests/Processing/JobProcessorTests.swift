@@ -45,7 +45,7 @@ final class JobProcessorTests {
         #expect(job.categoriesFailed == 0)
         #expect(job.error == nil)
         let visionID = try #require(job.visionID)
-        let vision = try #require(try store.vision(visionID, ownedBy: "alice"))
+        let vision = try #require(try store.vision(visionID, version: nil, ownedBy: "alice"))
         #expect(vision.sections.count == 12)
         #expect(vision.sections[.health]?.contains("I run a marathon.") == true)
         #expect(vision.document == VisionAssembler.document(sections: vision.sections))
@@ -78,7 +78,7 @@ final class JobProcessorTests {
         #expect(job.categories[1].error == "Injected failure for health, attempt 2.")
 
         let visionID = try #require(job.visionID)
-        let vision = try #require(try store.vision(visionID, ownedBy: "alice"))
+        let vision = try #require(try store.vision(visionID, version: nil, ownedBy: "alice"))
         #expect(vision.sections[.health] == nil)
         #expect(vision.sections.count == 11)
         #expect(vision.document.contains("## Health\n\n_This section could not be written."))

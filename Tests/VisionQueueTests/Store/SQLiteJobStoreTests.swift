@@ -65,7 +65,7 @@ final class SQLiteJobStoreTests {
         last = try #require(try store.jobVersion(id, ownedBy: "alice"))
         #expect(try store.finishJob(id, now: t0 + 500, lifecycle: lifecycle, assemble: { VisionAssembler.document(sections: $0) }) == .completed)
         try changed("the finished job")
-        #expect(try store.retryFailedCategories(id, ownedBy: "alice", now: t0 + 600) == .retrying(categories: 1))
+        #expect(try store.retryFailedCategories(id, ownedBy: "alice", limits: .none, now: t0 + 600) == .started(categories: 1))
         try changed("a retry")
         #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 700) == .cancelled)
         try changed("a cancel")
@@ -216,7 +216,7 @@ final class SQLiteJobStoreTests {
         let ending = try store.finishJob(id, now: now, lifecycle: lifecycle, assemble: { VisionAssembler.document(sections: $0) })
         #expect(ending == .completed)
         let visionID = try #require(try stored(store, id).visionID)
-        #expect(try store.vision(visionID, ownedBy: "alice")?.sections[.fun] == "fresh text")
+        #expect(try store.vision(visionID, version: nil, ownedBy: "alice")?.sections[.fun] == "fresh text")
     }
 
     @Test func aLapsedLeaseAtMaxAttemptsIsGivenUpAndTheNextCategoryClaimed() throws {
@@ -316,7 +316,7 @@ final class SQLiteJobStoreTests {
         #expect(job.progress == 100)
         let visionID = try #require(job.visionID)
 
-        let vision = try #require(try store.vision(visionID, ownedBy: "alice"))
+        let vision = try #require(try store.vision(visionID, version: nil, ownedBy: "alice"))
         #expect(vision.id == visionID)
         #expect(vision.jobID == id)
         #expect(vision.userID == "alice")
@@ -327,10 +327,10 @@ final class SQLiteJobStoreTests {
 
         let again = try store.finishJob(id, now: now + 1, lifecycle: lifecycle, assemble: { _ in "again" })
         #expect(again == nil)
-        #expect(try store.vision(visionID, ownedBy: "alice")?.document == vision.document)
+        #expect(try store.vision(visionID, version: nil, ownedBy: "alice")?.document == vision.document)
         #expect(try store.claimNextCategory(of: id, now: now + 2, lifecycle: lifecycle) == .finished)
-        #expect(try store.vision(visionID, ownedBy: "bob") == nil)
-        #expect(try store.vision(UUID().uuidString.lowercased(), ownedBy: "alice") == nil)
+        #expect(try store.vision(visionID, version: nil, ownedBy: "bob") == nil)
+        #expect(try store.vision(UUID().uuidString.lowercased(), version: nil, ownedBy: "alice") == nil)
     }
 
     @Test func aJobWhoseCategoriesAllFailedEndsFailed() throws {
@@ -517,5 +517,87 @@ private final class ClaimLog: @unchecked Sendable {
         condition.lock()
         problems.append(text)
         condition.unlock()
+    }
+}
+
+/// Rewriting one section: what the store keeps and restores.
+@Suite("SQLiteJobStore rewrites")
+final class SQLiteJobStoreRewriteTests {
+    let lifecycle = JobLifecycle(policy: RetryPolicy(maxAttempts: 1, leaseMillis: 60_000, backoffBaseMillis: 1_000))
+    let file = TemporaryDatabase()
+    let store: SQLiteJobStore
+
+    init() throws { store = try SQLiteJobStore(path: file.path) }
+    deinit { file.remove() }
+
+    /// A completed job whose sections are "text of <key>".
+    private func completedJob(notes: [VisionCategory: String] = [.health: "Run"]) throws -> JobID {
+        let id = try store.createJob(NewJob(userID: "alice", notes: notes), now: t0).id
+        while case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0, lifecycle: lifecycle) {
+            _ = try store.recordSuccess(claim, output: "text of \(claim.category.key)", now: t0)
+        }
+        #expect(try store.finishJob(id, now: t0, lifecycle: lifecycle, assemble: { _ in "v1" }) == .completed)
+        return id
+    }
+
+    @Test func theNewNotesReachTheClaimAndTheNewTextReplacesTheOldInANewVersion() throws {
+        let id = try completedJob()
+        #expect(try store.regenerateCategory(id, ownedBy: "alice", category: .health, notes: "Swim", limits: .none, now: t0 + 1) == .started(categories: 1))
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0 + 2, lifecycle: lifecycle) else {
+            Issue.record("nothing to claim after a rewrite")
+            return
+        }
+        #expect(claim.category == .health)
+        #expect(claim.notes == "Swim")
+        #expect(try store.recordSuccess(claim, output: "new health", now: t0 + 3))
+        #expect(try store.finishJob(id, now: t0 + 4, lifecycle: lifecycle, assemble: { _ in "v2" }) == .completed)
+        let job = try #require(try store.job(id, ownedBy: "alice"))
+        let visionID = try #require(job.visionID)
+        let latest = try #require(try store.vision(visionID, version: nil, ownedBy: "alice"))
+        #expect(latest.version == 2 && latest.document == "v2")
+        #expect(latest.sections[.health] == "new health")
+        #expect(latest.sections[.fun] == "text of fun")
+        let first = try #require(try store.vision(latest.id, version: 1, ownedBy: "alice"))
+        #expect(first.sections[.health] == "text of health" && first.document == "v1")
+        #expect(latest.versions.map(\.version) == [1, 2])
+        #expect(job.categoriesCompleted == 12)
+    }
+
+    @Test func aRewriteThatFailsKeepsTheEarlierText() throws {
+        let id = try completedJob()
+        _ = try store.regenerateCategory(id, ownedBy: "alice", category: .health, notes: nil, limits: .none, now: t0 + 1)
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0 + 2, lifecycle: lifecycle) else {
+            Issue.record("nothing to claim after a rewrite")
+            return
+        }
+        #expect(claim.notes == "Run", "no new notes: the old ones are used")
+        #expect(try store.recordFailure(claim, error: "boom", now: t0 + 3, lifecycle: lifecycle, unitRandom: 0) == .fail)
+        #expect(try store.finishJob(id, now: t0 + 4, lifecycle: lifecycle, assemble: { _ in "v2" }) == .completed)
+        let job = try #require(try store.job(id, ownedBy: "alice"))
+        #expect(job.categoriesCompleted == 12 && job.categoriesFailed == 0)
+        let visionID = try #require(job.visionID)
+        let vision = try #require(try store.vision(visionID, version: nil, ownedBy: "alice"))
+        #expect(vision.sections[.health] == "text of health")
+    }
+
+    @Test func rewritesCountAgainstTheHourlyLimitLikeCreates() throws {
+        let id = try completedJob()
+        let limits = CreateLimits(maxActiveJobs: 1, maxCreatesPerHour: 2)
+        #expect(try store.regenerateCategory(id, ownedBy: "alice", category: .fun, notes: nil, limits: limits, now: t0 + 1) == .started(categories: 1))
+        #expect(try store.regenerateCategory(id, ownedBy: "alice", category: .fun, notes: nil, limits: limits, now: t0 + 2) == .notRetryable(.pending))
+        #expect(try store.regenerateCategory(id, ownedBy: "bob", category: .fun, notes: nil, limits: limits, now: t0 + 2) == .notFound)
+        if case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0 + 3, lifecycle: lifecycle) {
+            _ = try store.recordSuccess(claim, output: "again", now: t0 + 3)
+        }
+        _ = try store.finishJob(id, now: t0 + 4, lifecycle: lifecycle, assemble: { _ in "" })
+        guard case .rateLimited(let seconds) = try store.regenerateCategory(id, ownedBy: "alice", category: .fun, notes: nil, limits: limits, now: t0 + 5) else {
+            Issue.record("a third run in the hour was not refused")
+            return
+        }
+        #expect(seconds > 3_590 && seconds <= 3_600)
+        guard case .rateLimited = try store.createJob(NewJob(userID: "alice", notes: [:]), limits: limits, now: t0 + 6) else {
+            Issue.record("a create after a create and a rewrite was not refused")
+            return
+        }
     }
 }

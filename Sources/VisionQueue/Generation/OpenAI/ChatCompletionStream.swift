@@ -32,7 +32,7 @@ struct ChatCompletionStream {
             throw Malformed(reason: "a stream event is not JSON (\(error.message) at byte \(error.offset))")
         }
         guard let chunk = value.objectValue else { throw Malformed(reason: "a stream event is a JSON \(value.typeName), not an object") }
-        if let error = chunk["error"] {
+        if let error = chunk["error"], error != .null {
             throw ProviderError(message: Self.errorMessage(error) ?? "the provider sent an error in the stream")
         }
         if let usage = chunk["usage"]?.objectValue {

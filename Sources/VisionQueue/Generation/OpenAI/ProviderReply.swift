@@ -17,8 +17,13 @@ enum ProviderReply {
     static func verdict(
         status: Int, retryAfter: String?, body: [UInt8], now: EpochMillis, waitsSoFar: Int, redactor: SecretRedactor
     ) -> Verdict {
-        let said = redactor.redact(providerMessage(body) ?? "")
-        let quoted = said.isEmpty ? "" : ": \(said.prefix(300))"
+        var said = redactor.redact(providerMessage(body) ?? "").prefix(300)
+        while let last = said.last, last == "." || last.isWhitespace { said = said.dropLast() }
+        let quoted = said.isEmpty ? "" : ": \(said)"
+        // A 429 for an exhausted quota or credit is no rate limit: waiting will not end it.
+        if status == 429, let code = providerCode(body), code == "insufficient_quota" || code == "billing_hard_limit_reached" {
+            return .configuration("The model provider refused for billing (HTTP 429, \(code))\(quoted). Check the account's plan and credit.")
+        }
         switch status {
         case 429, 503:
             if let header = retryAfter, let wait = RetryAfter.millis(header, now: now) {
@@ -40,6 +45,12 @@ enum ProviderReply {
         default:
             return .attemptFailed("The model provider answered HTTP \(status)\(quoted)")
         }
+    }
+
+    /// The `error.code` (or `error.type`) of an OpenAI-style error body.
+    static func providerCode(_ body: [UInt8]) -> String? {
+        guard let error = (try? JSONParser.parse(body, maxDepth: 32))?.objectValue?["error"]?.objectValue else { return nil }
+        return error["code"]?.stringValue ?? error["type"]?.stringValue
     }
 
     /// The `error.message` of an OpenAI-style error body, or the start of a plain-text one.

@@ -16,10 +16,13 @@ enum RetryAfter {
     static func httpDate(_ text: String) -> EpochMillis? {
         // Drop the weekday ("Sun," / "Sunday,") and read day, month, year, time in any of the forms.
         var words = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
-        guard words.count >= 4 else { return nil }
-        if Int(words[0]) == nil { words.removeFirst() }
+        guard words.count >= 3 else { return nil }
+        // Drop a leading weekday: the first word is then neither the day, nor a dashed date, nor a month.
+        if Int(words[0]) == nil, !words[0].contains("-"), months.firstIndex(of: words[0].lowercased()) == nil {
+            words.removeFirst()
+        }
         var day: Int?, month: Int?, year: Int?, time: [Int]?
-        if words.count >= 4, words.last?.uppercased() == "GMT" {
+        if words.count >= 3, words.last?.uppercased() == "GMT" {
             if words[0].contains("-") {
                 // RFC 850: 06-Nov-94 08:49:37 GMT
                 let parts = words[0].split(separator: "-").map(String.init)
@@ -28,7 +31,7 @@ enum RetryAfter {
                 month = months.firstIndex(of: parts[1].lowercased()).map { $0 + 1 }
                 year = Int(parts[2]).map { $0 < 100 ? ($0 < 70 ? 2000 + $0 : 1900 + $0) : $0 }
                 time = clock(words[1])
-            } else {
+            } else if words.count >= 4 {
                 // IMF-fixdate: 06 Nov 1994 08:49:37 GMT
                 day = Int(words[0])
                 month = months.firstIndex(of: words[1].lowercased()).map { $0 + 1 }

@@ -15,6 +15,19 @@ extension SQLiteJobStore {
                     error = 'Cancelled by the user.'
                 WHERE id = ?
                 """, [.int(now), .int(now), .text(id.rawValue)])
+            // A section being rewritten keeps its earlier text.
+            let restored = try db.run(
+                """
+                UPDATE vision_job_categories
+                SET status = 'done', output = previous_output, previous_output = NULL, lease_token = NULL, lease_owner = NULL,
+                    lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
+                WHERE job_id = ? AND previous_output IS NOT NULL
+                """, [.int(now), .text(id.rawValue)])
+            if restored > 0 {
+                try db.run(
+                    "UPDATE vision_generation_jobs SET categories_completed = categories_completed + ? WHERE id = ?",
+                    [.int(Int64(restored)), .text(id.rawValue)])
+            }
             // A category being written loses its lease: the worker's result will be refused.
             try db.run(
                 """
@@ -27,14 +40,11 @@ extension SQLiteJobStore {
         }
     }
 
-    public func retryFailedCategories(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> RetryOutcome {
-        try db.writeTransaction { () throws(StoreError) -> RetryOutcome in
-            guard
-                let status = try db.row(
-                    "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
-                    [.text(id.rawValue), .text(userID)], { row throws(StoreError) in try row.jobStatus(0) })
-            else { return .notFound }
-            guard status == .completed || status == .failed else { return .notRetryable(status) }
+    public func retryFailedCategories(
+        _ id: JobID, ownedBy userID: String, limits: CreateLimits, now: EpochMillis
+    ) throws(StoreError) -> RerunOutcome {
+        try db.writeTransaction { () throws(StoreError) -> RerunOutcome in
+            if let refused = try refuseRerun(id, ownedBy: userID, limits: limits, now: now) { return refused }
             let reset = try db.run(
                 """
                 UPDATE vision_job_categories
@@ -49,8 +59,73 @@ extension SQLiteJobStore {
                 SET version = version + 1, status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL, updated_at = ?
                 WHERE id = ?
                 """, [.int(now), .text(id.rawValue)])
-            return .retrying(categories: reset)
+            try recordRerun(id, userID: userID, kind: "retry", now: now)
+            return .started(categories: reset)
         }
+    }
+
+    public func regenerateCategory(
+        _ id: JobID, ownedBy userID: String, category: VisionCategory, notes: String?, limits: CreateLimits, now: EpochMillis
+    ) throws(StoreError) -> RerunOutcome {
+        try db.writeTransaction { () throws(StoreError) -> RerunOutcome in
+            if let refused = try refuseRerun(id, ownedBy: userID, limits: limits, now: now) { return refused }
+            guard
+                let wasDone = try db.row(
+                    "SELECT status = 'done' FROM vision_job_categories WHERE job_id = ? AND position = ?",
+                    [.text(id.rawValue), .int(Int64(category.position))], { $0.int(0) != 0 })
+            else { return .notFound }
+            // The text being replaced stays until the new one is stored, and comes back if the
+            // rewrite fails: a failed rewrite never leaves a gap where a section was.
+            try db.run(
+                """
+                UPDATE vision_job_categories
+                SET previous_output = CASE WHEN status = 'done' THEN output ELSE NULL END, output = NULL,
+                    status = 'pending', attempts = 0, error = NULL, next_attempt_at = NULL, completed_at = NULL,
+                    truncated = 0, updated_at = ?
+                WHERE job_id = ? AND position = ?
+                """, [.int(now), .text(id.rawValue), .int(Int64(category.position))])
+            if let notes {
+                let input = try db.row("SELECT input FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)]) { $0.text(0) } ?? "{}"
+                var all = try Self.decodeNotes(input)
+                all[category] = notes.isEmpty ? nil : notes
+                try db.run("UPDATE vision_generation_jobs SET input = ? WHERE id = ?", [.text(Self.encodeNotes(all)), .text(id.rawValue)])
+            }
+            try db.run(
+                """
+                UPDATE vision_generation_jobs
+                SET version = version + 1, status = 'pending', error = NULL, completed_at = NULL, updated_at = ?,
+                    categories_completed = categories_completed - ?, categories_failed = categories_failed - ?
+                WHERE id = ?
+                """, [.int(now), .int(wasDone ? 1 : 0), .int(wasDone ? 0 : 1), .text(id.rawValue)])
+            try recordRerun(id, userID: userID, kind: "regenerate", now: now)
+            return .started(categories: 1)
+        }
+    }
+
+    /// Why a retry or rewrite of this job may not start now, or nil when it may: the job must be
+    /// the user's and ended (completed or failed; a cancelled one stays cancelled), and the user's
+    /// limits hold as for a create.
+    private func refuseRerun(_ id: JobID, ownedBy userID: String, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> RerunOutcome? {
+        guard
+            let status = try db.row(
+                "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
+                [.text(id.rawValue), .text(userID)], { row throws(StoreError) in try row.jobStatus(0) })
+        else { return .notFound }
+        guard status == .completed || status == .failed else { return .notRetryable(status) }
+        if limits.maxActiveJobs < Int.max {
+            let active = try db.row(
+                "SELECT COUNT(*) FROM vision_generation_jobs WHERE user_id = ? AND status IN ('pending', 'processing')",
+                [.text(userID)]) { $0.int(0) } ?? 0
+            if active >= limits.maxActiveJobs { return .activeJobLimit }
+        }
+        if let retryAfter = try hourlyLimitRetryAfter(userID, limits, now: now) { return .rateLimited(retryAfterSeconds: retryAfter) }
+        return nil
+    }
+
+    private func recordRerun(_ id: JobID, userID: String, kind: String, now: EpochMillis) throws(StoreError) {
+        try db.run(
+            "INSERT INTO vision_job_reruns (user_id, job_id, kind, at) VALUES (?, ?, ?, ?)",
+            [.text(userID), .text(id.rawValue), .text(kind), .int(now)])
     }
 
     public func stalledJobs(now: EpochMillis, stallMillis: Int64, lifecycle: JobLifecycle, limit: Int) throws(StoreError) -> [JobID] {

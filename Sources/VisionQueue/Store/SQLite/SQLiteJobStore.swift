@@ -42,16 +42,8 @@ public final class SQLiteJobStore: JobStore {
                     """, [.text(newJob.userID)], Self.readJob)
                 if active.count >= limits.maxActiveJobs, let newest = active.first { return .existingActive(newest) }
             }
-            if limits.maxCreatesPerHour < Int.max {
-                let hourAgo = now - 3_600_000
-                let recent = try db.rows(
-                    """
-                    SELECT created_at FROM vision_generation_jobs WHERE user_id = ? AND created_at > ?
-                    ORDER BY created_at DESC LIMIT ?
-                    """, [.text(newJob.userID), .int(hourAgo), .int(Int64(limits.maxCreatesPerHour))]) { $0.int(0) }
-                if recent.count >= limits.maxCreatesPerHour, let oldest = recent.last {
-                    return .rateLimited(retryAfterSeconds: Int((oldest - hourAgo + 999) / 1000))
-                }
+            if let retryAfter = try hourlyLimitRetryAfter(newJob.userID, limits, now: now) {
+                return .rateLimited(retryAfterSeconds: retryAfter)
             }
             let id = JobID.timeOrdered()
             try db.run(
@@ -76,6 +68,23 @@ public final class SQLiteJobStore: JobStore {
                     updatedAt: now, version: 0,
                     categories: VisionCategory.allCases.map { CategoryProgress(category: $0, state: .pending, attempts: 0) }))
         }
+    }
+
+    /// Seconds until the user may start another run when the last hour's creates, retries and
+    /// rewrites reached the hourly limit; nil while below it.
+    func hourlyLimitRetryAfter(_ userID: String, _ limits: CreateLimits, now: EpochMillis) throws(StoreError) -> Int? {
+        guard limits.maxCreatesPerHour < Int.max else { return nil }
+        let hourAgo = now - 3_600_000
+        let recent = try db.rows(
+            """
+            SELECT at FROM (
+                SELECT created_at AS at FROM vision_generation_jobs WHERE user_id = ? AND created_at > ?
+                UNION ALL
+                SELECT at FROM vision_job_reruns WHERE user_id = ? AND at > ?
+            ) ORDER BY at DESC LIMIT ?
+            """, [.text(userID), .int(hourAgo), .text(userID), .int(hourAgo), .int(Int64(limits.maxCreatesPerHour))]) { $0.int(0) }
+        guard recent.count >= limits.maxCreatesPerHour, let oldest = recent.last else { return nil }
+        return Int((oldest - hourAgo + 999) / 1000)
     }
 
     /// The request's fingerprint for idempotency: SHA-256 of the stored (canonical) notes.
@@ -160,19 +169,38 @@ public final class SQLiteJobStore: JobStore {
             """, [.text(userID), .int(Int64(limit))], Self.readJob)
     }
 
-    public func vision(_ id: String, ownedBy userID: String) throws(StoreError) -> Vision? {
-        let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
-        return try db.row(
-            "SELECT id, user_id, job_id, document, created_at, \(columns) FROM visions WHERE id = ? AND user_id = ?",
-            [.text(id), .text(userID)]
-        ) { row throws(StoreError) in
-            var sections: [VisionCategory: String] = [:]
-            for category in VisionCategory.allCases {
-                if let text = row.optionalText(Int32(5 + category.position)) { sections[category] = text }
+    public func vision(_ id: String, version: Int?, ownedBy userID: String) throws(StoreError) -> Vision? {
+        try db.readTransaction { () throws(StoreError) -> Vision? in
+            let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
+            let current = "SELECT id, user_id, job_id, document, created_at, version, \(columns) FROM visions WHERE id = ? AND user_id = ?"
+            let earlier = """
+                SELECT vision_id, user_id, job_id, document, created_at, version, \(columns) FROM vision_versions
+                WHERE vision_id = ? AND user_id = ? AND version = ?
+                """
+            let latest = try db.row("SELECT version FROM visions WHERE id = ? AND user_id = ?", [.text(id), .text(userID)]) { Int($0.int(0)) }
+            guard let latest else { return nil }
+            let wanted = version ?? latest
+            let read = { (row: SQLiteRow) throws(StoreError) -> Vision in
+                var sections: [VisionCategory: String] = [:]
+                for category in VisionCategory.allCases {
+                    if let text = row.optionalText(Int32(6 + category.position)) { sections[category] = text }
+                }
+                return Vision(
+                    id: row.text(0), userID: row.text(1), jobID: try row.jobID(2), sections: sections, document: row.text(3),
+                    createdAt: row.int(4), version: Int(row.int(5)))
             }
-            return Vision(
-                id: row.text(0), userID: row.text(1), jobID: try row.jobID(2),
-                sections: sections, document: row.text(3), createdAt: row.int(4))
+            guard
+                var vision = wanted == latest
+                    ? try db.row(current, [.text(id), .text(userID)], read)
+                    : try db.row(earlier, [.text(id), .text(userID), .int(Int64(wanted))], read)
+            else { return nil }
+            vision.versions = try db.rows(
+                """
+                SELECT version, created_at FROM vision_versions WHERE vision_id = ? AND user_id = ?
+                UNION ALL SELECT version, created_at FROM visions WHERE id = ? AND user_id = ?
+                ORDER BY version
+                """, [.text(id), .text(userID), .text(id), .text(userID)]) { VisionVersion(version: Int($0.int(0)), createdAt: $0.int(1)) }
+            return vision
         }
     }
 
@@ -253,8 +281,27 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    /// Marks a category failed for good and counts it on the job.
+    /// Marks a category failed for good and counts it on the job; a rewrite that failed keeps the
+    /// text it was to replace instead, and says why in its error.
     func settleFailed(_ id: JobID, _ category: VisionCategory, error: String, now: EpochMillis) throws(StoreError) {
+        let restored = try db.run(
+            """
+            UPDATE vision_job_categories
+            SET status = 'done', output = previous_output, previous_output = NULL, error = ?, lease_token = NULL,
+                lease_expires_at = NULL, next_attempt_at = NULL, partial_output = NULL, waiting_until = NULL,
+                waiting_reason = NULL, completed_at = ?, updated_at = ?
+            WHERE job_id = ? AND position = ? AND previous_output IS NOT NULL
+            """, [.text("The rewrite failed (\(error)); the earlier text is kept."), .int(now), .int(now), .text(id.rawValue),
+                  .int(Int64(category.position))])
+        if restored == 1 {
+            try db.run(
+                """
+                UPDATE vision_generation_jobs
+                SET version = version + 1, categories_completed = categories_completed + 1, current_category = NULL, updated_at = ?
+                WHERE id = ?
+                """, [.int(now), .text(id.rawValue)])
+            return
+        }
         try db.run(
             """
             UPDATE vision_job_categories
@@ -297,7 +344,7 @@ public final class SQLiteJobStore: JobStore {
                 """
                 UPDATE vision_job_categories
                 SET status = 'done', output = ?, truncated = ?, error = NULL, lease_token = NULL, lease_expires_at = NULL,
-                    partial_output = NULL, waiting_until = NULL, waiting_reason = NULL,
+                    partial_output = NULL, previous_output = NULL, waiting_until = NULL, waiting_reason = NULL,
                     completed_at = ?, updated_at = ?
                 WHERE \(Self.ownsClaim)
                 """, [.text(generation.text), .int(generation.truncated ? 1 : 0), .int(now), .int(now)] + Self.claimKey(claim))
@@ -380,6 +427,14 @@ public final class SQLiteJobStore: JobStore {
             let owns = try db.row("SELECT 1 FROM vision_job_categories WHERE \(Self.ownsClaim)", Self.claimKey(claim)) { _ in true }
             guard owns == true else { return false }
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
+            // A section being rewritten keeps its earlier text.
+            let restored = try db.run(
+                """
+                UPDATE vision_job_categories
+                SET status = 'done', output = previous_output, previous_output = NULL, lease_token = NULL,
+                    lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL
+                WHERE job_id = ? AND previous_output IS NOT NULL AND status NOT IN ('done', 'failed')
+                """, [.text(claim.jobID.rawValue)])
             // Every unsettled category fails with the same reason, so "Retry failed categories"
             // runs them all once the configuration is fixed.
             let failed = try db.run(
@@ -393,9 +448,9 @@ public final class SQLiteJobStore: JobStore {
                 """
                 UPDATE vision_generation_jobs
                 SET version = version + 1, status = 'failed', error = ?, categories_failed = categories_failed + ?,
-                    current_category = NULL, completed_at = ?, updated_at = ?
+                    categories_completed = categories_completed + ?, current_category = NULL, completed_at = ?, updated_at = ?
                 WHERE id = ?
-                """, [.text(error), .int(Int64(failed)), .int(now), .int(now), .text(claim.jobID.rawValue)])
+                """, [.text(error), .int(Int64(failed)), .int(Int64(restored)), .int(now), .int(now), .text(claim.jobID.rawValue)])
             return true
         }
     }
@@ -501,18 +556,27 @@ public final class SQLiteJobStore: JobStore {
                     """, [.text(reason), .int(now), .int(now), .text(id.rawValue)])
             case .completed:
                 let sections = try doneSections(of: id)
-                // A retried job keeps its vision id, so links to the vision keep working.
-                let visionID = try db.row("SELECT id FROM visions WHERE job_id = ?", [.text(id.rawValue)]) { $0.text(0) }
-                    ?? UUIDv7.make(now: now)
+                // A retried or rewritten job keeps its vision id, so links to the vision keep
+                // working; the version it replaces is kept.
                 let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
+                let earlier = try db.row("SELECT id, version FROM visions WHERE job_id = ?", [.text(id.rawValue)]) { ($0.text(0), $0.int(1)) }
+                if earlier != nil {
+                    try db.run(
+                        """
+                        INSERT OR REPLACE INTO vision_versions (vision_id, version, user_id, job_id, document, created_at, \(columns))
+                        SELECT id, version, user_id, job_id, document, created_at, \(columns) FROM visions WHERE job_id = ?
+                        """, [.text(id.rawValue)])
+                }
+                let visionID = earlier?.0 ?? UUIDv7.make(now: now)
                 let placeholders = Array(repeating: "?", count: VisionCategory.count).joined(separator: ", ")
                 try db.run("DELETE FROM visions WHERE job_id = ?", [.text(id.rawValue)])
                 try db.run(
                     """
-                    INSERT INTO visions (id, user_id, job_id, document, created_at, \(columns))
-                    VALUES (?, ?, ?, ?, ?, \(placeholders))
+                    INSERT INTO visions (id, user_id, job_id, document, created_at, version, \(columns))
+                    VALUES (?, ?, ?, ?, ?, ?, \(placeholders))
                     """,
-                    [.text(visionID), .text(userID), .text(id.rawValue), .text(assemble(sections)), .int(now)]
+                    [.text(visionID), .text(userID), .text(id.rawValue), .text(assemble(sections)), .int(now),
+                     .int((earlier?.1 ?? 0) + 1)]
                         + VisionCategory.allCases.map { .optional(sections[$0]) })
                 let failed = records.filter { $0.state == .failed }.count
                 try db.run(

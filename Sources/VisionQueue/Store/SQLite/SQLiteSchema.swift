@@ -101,6 +101,31 @@ enum SQLiteSchema {
         CREATE INDEX vision_job_categories_recent_done ON vision_job_categories (completed_at)
             WHERE status = 'done';
         """,
+        // 5: rewriting one section. The text a rewrite replaces is kept until the new one is
+        // stored (and restored if the rewrite fails); every earlier version of a vision is kept;
+        // retries and rewrites count against the user's hourly limit like creates.
+        """
+        ALTER TABLE vision_job_categories ADD COLUMN previous_output TEXT;
+        ALTER TABLE visions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        CREATE TABLE vision_versions (
+            vision_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            job_id TEXT NOT NULL REFERENCES vision_generation_jobs (id) ON DELETE CASCADE,
+            fun TEXT, health TEXT, travel TEXT, love TEXT, family TEXT, social TEXT, home TEXT,
+            work TEXT, money TEXT, possessions TEXT, giving TEXT, spirituality TEXT,
+            document TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (vision_id, version)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE vision_job_reruns (
+            user_id TEXT NOT NULL,
+            job_id TEXT NOT NULL REFERENCES vision_generation_jobs (id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('retry', 'regenerate')),
+            at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX vision_job_reruns_by_user ON vision_job_reruns (user_id, at);
+        """,
     ]
 
     static var version: Int { migrations.count }
