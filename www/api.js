@@ -193,7 +193,14 @@
     createJob: function (answers) { return request("POST", "/api/vision-jobs/create", { answers: answers }); },
     retryJob: function (jobId) { return request("POST", "/api/vision-jobs/retry", { jobId: jobId }); },
     cancelJob: function (jobId) { return request("POST", "/api/vision-jobs/cancel", { jobId: jobId }); },
-    vision: function (id) { return request("GET", "/api/visions?id=" + encodeURIComponent(id)); }
+    regenerate: function (jobId, category, answer) {
+      var body = { jobId: jobId, category: category };
+      if (typeof answer === "string") body.answer = answer;
+      return request("POST", "/api/vision-jobs/regenerate", body);
+    },
+    vision: function (id, version) {
+      return request("GET", "/api/visions?id=" + encodeURIComponent(id) + (version ? "&version=" + encodeURIComponent(version) : ""));
+    }
   };
 
   // ---------------------------------------------------------------------------------------------

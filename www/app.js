@@ -735,7 +735,9 @@
     });
     $("print").addEventListener("click", function () { window.print(); });
 
-    VQ.api.vision(id).then(function (result) {
+    var version = VQ.param("version");
+    if (version !== null && !/^[1-9][0-9]{0,8}$/.test(version)) version = null;
+    VQ.api.vision(id, version).then(function (result) {
       var vision = result.data;
       show($("vision-loading"), false);
       title = typeof vision.title === "string" && vision.title ? vision.title : title;
@@ -745,8 +747,9 @@
       var created = VQ.formatDateTime(vision.createdAt);
       setText($("vision-meta"), created ? "Written " + created : "");
       var sections = Array.isArray(vision.sections) ? vision.sections : [];
-      renderSections(sections);
-      offerRetry(vision, sections);
+      var latest = renderVersions(vision);
+      renderSections(sections, latest ? vision.jobId : null);
+      if (latest) offerRetry(vision, sections);
       show($("vision"), true);
     }, function (error) {
       if (error.status === 401) {
@@ -787,7 +790,77 @@
     });
   }
 
-  function renderSections(sections) {
+  /**
+   * "Versions: 1 2 3" linking each earlier version; answers whether this is the latest (only the
+   * latest can be rewritten or retried).
+   */
+  function renderVersions(vision) {
+    var versions = Array.isArray(vision.versions) ? vision.versions : [];
+    var latest = versions.length ? versions[versions.length - 1].version : vision.version;
+    var list = $("version-list");
+    list.textContent = "";
+    versions.forEach(function (entry) {
+      var label = "Version " + entry.version;
+      var when = VQ.formatDateTime(entry.createdAt);
+      var item;
+      if (entry.version === vision.version) {
+        item = el("span", { className: "version-current", text: String(entry.version), attrs: { "aria-current": "page", title: label + (when ? ", " + when : "") } });
+      } else {
+        var href = "vision.html?id=" + encodeURIComponent(vision.visionId) + (entry.version === latest ? "" : "&version=" + entry.version);
+        item = el("a", { text: String(entry.version), attrs: { href: href, title: label + (when ? ", " + when : ""), "aria-label": label } });
+      }
+      list.appendChild(el("li", {}, [item]));
+    });
+    show($("versions"), versions.length > 1);
+    var isLatest = vision.version === latest;
+    if (!isLatest) $("latest-link").href = "vision.html?id=" + encodeURIComponent(vision.visionId);
+    show($("old-version"), !isLatest);
+    return isLatest;
+  }
+
+  /**
+   * "Rewrite this section": asks for new notes (optional) and sends the section back through the
+   * queue; the page then follows the job until the new version is ready.
+   */
+  function rewriteForm(jobId, section) {
+    var key = String(section.key);
+    var title = section.title || VQ.categoryTitle(key);
+    var open = el("button", { className: "button button-quiet rewrite-open no-print", text: "Rewrite this section",
+      attrs: { type: "button", "aria-expanded": "false", "aria-controls": "rewrite-" + key } });
+    var notes = el("textarea", { className: "rewrite-notes", attrs: { id: "rewrite-notes-" + key, rows: "3", maxlength: "4000",
+      placeholder: "Leave empty to keep your notes for " + title } });
+    var submit = el("button", { className: "button button-primary", text: "Rewrite " + title, attrs: { type: "submit" } });
+    var error = el("p", { className: "job-error", attrs: { role: "alert" } });
+    var form = el("form", { className: "rewrite-form no-print", attrs: { id: "rewrite-" + key } }, [
+      el("label", { text: "New notes for " + title + " (optional)", attrs: { for: "rewrite-notes-" + key } }), notes,
+      el("div", { className: "button-row" }, [submit]), error
+    ]);
+    show(form, false);
+    show(error, false);
+    open.addEventListener("click", function () {
+      var opening = form.hidden;
+      show(form, opening);
+      open.setAttribute("aria-expanded", opening ? "true" : "false");
+      if (opening) notes.focus();
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      submit.disabled = true;
+      show(error, false);
+      var text = notes.value.trim();
+      VQ.api.regenerate(jobId, key, text === "" ? undefined : text).then(function () {
+        window.location.assign("job.html?jobId=" + encodeURIComponent(jobId));
+      }, function (failure) {
+        submit.disabled = false;
+        if (failure.status === 401) { VQ.showAuthError(failure); return; }
+        setText(error, "Could not rewrite: " + failure.message);
+        show(error, true);
+      });
+    });
+    return [open, form];
+  }
+
+  function renderSections(sections, rewritableJobId) {
     var container = $("sections");
     container.textContent = "";
     sections.forEach(function (section) {
@@ -806,6 +879,7 @@
         node.dataset.missing = "true";
         node.appendChild(el("p", { className: "muted", text: "This section could not be written." }));
       }
+      if (rewritableJobId) rewriteForm(rewritableJobId, section).forEach(function (part) { node.appendChild(part); });
       container.appendChild(node);
     });
   }

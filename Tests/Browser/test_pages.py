@@ -522,6 +522,49 @@ class DevelopmentModeTests(PageTestCase):
         self.assert_no_csp_violations(browser)
 
 
+class RewriteTests(PageTestCase):
+    """Rewriting one section from the vision page, on the "dev" kind of stack (built-in writer)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack("rewrite", development_mode=True, generator_delay_ms=50)
+        cls.addClassCleanup(cls.stack.remove)
+        cls.addClassCleanup(cls.stack.stop)
+
+    def test_rewrite_one_section_with_new_notes_and_read_the_earlier_version(self):
+        job_id = self.stack.create_job(None, {"home": "A small flat in the city", "fun": "Salsa on Fridays"})
+        vision_id = self.stack.wait_for_job(job_id, None, lambda s: s["status"] == "completed", 30)["visionId"]
+        browser = self.browser("rewriter")
+        browser.open("vision.html?id=" + vision_id)
+        self.wait_for_vision(browser, 10)
+        before = {s["title"]: s["text"] for s in self.vision_sections(browser)}
+        self.assertFalse(browser.is_shown("versions"), "one version: no version list")
+
+        home = "#sections > section[data-key='home'] "
+        browser.driver.find_element(By.CSS_SELECTOR, home + ".rewrite-open").click()
+        notes = browser.driver.find_element(By.CSS_SELECTOR, home + ".rewrite-notes")
+        self.assertEqual(browser.driver.switch_to.active_element, notes, "the notes field takes the focus")
+        notes.send_keys("Build a cabin in the woods")
+        browser.driver.find_element(By.CSS_SELECTOR, home + ".rewrite-form button[type=submit]").click()
+
+        # The page follows the job, then comes back to the vision in its second version.
+        browser.wait(lambda b: "/vision.html?id=" in b.driver.current_url and b.is_shown("versions"), ONE_POLL + 10,
+                     "the rewritten vision")
+        after = {s["title"]: s["text"] for s in self.vision_sections(browser)}
+        self.assertIn("I build a cabin in the woods", after["Home"])
+        self.assertNotIn("small flat", after["Home"])
+        for title in before:
+            if title != "Home":
+                self.assertEqual(before[title], after[title], title + " changed")
+        self.assertEqual(browser.js("return document.querySelector('.version-current').textContent;"), "2")
+
+        browser.driver.find_element(By.CSS_SELECTOR, "#version-list a").click()
+        browser.wait(lambda b: b.is_shown("old-version") and "small flat" in b.visible_text("sections"), 10, "version 1")
+        self.assertFalse(browser.driver.find_elements(By.CSS_SELECTOR, ".rewrite-open"), "an earlier version is not rewritten")
+        browser.screenshot("vision-versions-desktop")
+        self.assert_no_csp_violations(browser)
+
+
 class ModelGenerationTests(PageTestCase):
     """The "model" stack: VQ_GENERATOR=openai against the stand-in provider."""
 
