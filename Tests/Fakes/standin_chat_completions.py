@@ -23,6 +23,10 @@ Idempotency-Key, "<job>-<category>-<attempt>") and answer normally afterwards.
   length              a stream cut at the token limit (finish_reason "length")
   slow:S              every call streams over S seconds
   killme:S            once: streams over S seconds (the test kills the worker meanwhile)
+  noframe             the job's assembly calls (VQ_ASSEMBLY=model) answer 500
+
+An assembly call (Idempotency-Key "<job>-assembly-<n>") is answered with an opening, a line of
+"---" and a closing, as the default assembly prompt asks.
 
 With --proxy URL it forwards every call to a real server instead and records the usage that
 server reported, so a test can compare the service's token counts with the server's own.
@@ -47,6 +51,7 @@ ANSWER = ("I wake up rested and ready for the day. I run along the river every m
 lock = threading.Lock()
 state = {"inFlight": 0, "maxInFlight": 0, "calls": 0}
 seen = {}  # job-category -> calls so far
+noframe_jobs = set()  # jobs whose assembly must fail
 
 
 def fault_of(body):
@@ -104,7 +109,16 @@ class Handler(BaseHTTPRequestHandler):
             state["inFlight"] += 1
             state["maxInFlight"] = max(state["maxInFlight"], state["inFlight"])
         first = calls == 0
-        record["fault"] = fault if (first or fault in ("401", "length", "slow")) else None
+        job = key.split("-assembly-")[0] if "-assembly-" in key else None
+        if fault == "noframe":
+            with lock:
+                noframe_jobs.add(job_category.rsplit("-", 1)[0])
+            fault = None
+        if job is not None:
+            fault = "500" if job in noframe_jobs else "frame"
+        # Faults marked "once" hit the first call of a job's category only; these hit every call.
+        always = fault in ("401", "length", "slow", "frame") or (fault == "500" and job is not None)
+        record["fault"] = fault if (first or always) else None
         try:
             if args.proxy:
                 self.forward(raw, record)
@@ -158,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
 
         words = ANSWER.split(" ")
         finish = "stop"
+        if fault == "frame":
+            words = "My life is full and my own.\n---\nEvery part of it fits together.".split(" ")
         if fault == "length":
             words = "First sentence is here. Second sentence is here too. Third sentence was cut off in".split(" ")
             finish = "length"

@@ -236,3 +236,59 @@ struct ModelCallCapTests {
         #expect(stats["calls"] as? Int == 72)
     }
 }
+
+/// `VQ_ASSEMBLY=model`: the model writes an opening and a closing around the sections; when it
+/// cannot, the vision is joined mechanically and says so.
+@Suite("Generation: assembly by the model")
+struct ModelAssemblyTests {
+    static let setup = Result { () throws -> (Stack, StandInModelServer) in
+        let model = try StandInModelServer(streamSeconds: 0.1)
+        let stack = try Stack.start(
+            .init(environment: [
+                "VQ_GENERATOR": "openai", "VQ_LLM_BASE_URL": model.baseURL, "VQ_ASSEMBLY": "model", "VQ_RETRY_BASE_MS": "100",
+                "VQ_MAX_ACTIVE_JOBS": "10",
+            ]))
+        return (stack, model)
+    }
+
+    private func vision(_ stack: Stack, _ token: String, _ final: [String: Any]) throws -> String {
+        let vision = try stack.client.get("/api/visions?id=\(final["visionId"] as? String ?? "")", token: token)
+        return try #require(vision.json?["document"] as? String)
+    }
+
+    @Test("The opening comes before the first section and the closing after the last; its tokens count")
+    func framesTheVision() throws {
+        let (stack, model) = try Self.setup.get()
+        let token = stack.token(for: "framed")
+        let id = try stack.createJob(token: token, answers: ["fun": "Kites"])
+        let final = try stack.waitForJob(id, token: token, timeout: 60)
+        #expect(final["status"] as? String == "completed")
+        #expect(final["assemblyNote"] is NSNull)
+        let document = try vision(stack, token, final)
+        let opening = try #require(document.range(of: "My life is full and my own."))
+        let firstSection = try #require(document.range(of: "## Fun"))
+        let closing = try #require(document.range(of: "Every part of it fits together."))
+        let lastSection = try #require(document.range(of: "## Spirituality"))
+        #expect(opening.lowerBound < firstSection.lowerBound && closing.lowerBound > lastSection.lowerBound)
+        let calls = model.calls(forJob: id)
+        #expect(calls.count == 13, "12 sections and the assembly")
+        let completion = calls.reduce(0) { $0 + (($1["usage"] as? [String: Int])?["completion_tokens"] ?? 0) }
+        #expect((final["tokens"] as? [String: Int])?["completion"] == completion)
+    }
+
+    @Test("When the model cannot frame it, the vision is joined mechanically and says so")
+    func fallsBackToMechanical() throws {
+        let (stack, model) = try Self.setup.get()
+        let token = stack.token(for: "unframed")
+        let id = try stack.createJob(token: token, answers: ["fun": "Kites [[fault:noframe]]"])
+        let final = try stack.waitForJob(id, token: token, timeout: 60)
+        #expect(final["status"] as? String == "completed")
+        let note = try #require(final["assemblyNote"] as? String)
+        #expect(note.contains("could not be written by the model"))
+        let document = try vision(stack, token, final)
+        #expect(document.contains(note), "the vision says so")
+        #expect(!document.contains("My life is full"))
+        let assembly = model.calls(forJob: id).filter { ($0["headers"] as? [String: String])?["idempotency-key"]?.contains("-assembly-") == true }
+        #expect(assembly.count == 3, "tried as often as a category (VQ_MAX_ATTEMPTS), then given up")
+    }
+}
