@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include "CFastCGI.h"
 
 #include <errno.h>
@@ -27,6 +28,17 @@ static void on_shutdown_signal(int signo) {
 
 static void on_interrupt(int signo) { (void)signo; }
 
+static void set_stop_signals(int how) {
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(how, &stop, NULL);
+}
+
+void vq_fcgi_hold_stop_signals(void) { set_stop_signals(SIG_BLOCK); }
+
 int vq_fcgi_install_shutdown_handler(int wake_fd) {
     wake_pipe = wake_fd;
     struct sigaction action;
@@ -40,6 +52,8 @@ int vq_fcgi_install_shutdown_handler(int wake_fd) {
     action.sa_handler = on_interrupt;
     if (sigaction(SIGUSR2, &action, NULL) != 0) return -1;
     signal(SIGPIPE, SIG_IGN);
+    /* A stop signal that arrived while the process was starting was held: it is delivered now. */
+    set_stop_signals(SIG_UNBLOCK);
     return 0;
 }
 

@@ -15,6 +15,7 @@ public enum FastCGIMain {
     public static func run(
         binary: String, endpoints: (VisionQueueServices) throws -> VisionQueueServices.EndpointFactory
     ) -> Never {
+        vq_fcgi_hold_stop_signals()
         let log = Logger(label: binary)
         // 2 MB per arena: well above what one request frees at once, small next to the worker's size.
         vq_process_keep_freed_memory(2 << 20)

@@ -15,6 +15,10 @@ int vq_fcgi_install_shutdown_handler(int wake_fd);
 /// The signal that asked for the stop, 0 while none has arrived.
 int vq_fcgi_shutdown_signal(void);
 
+/// Holds SIGTERM, SIGINT and SIGHUP until `vq_fcgi_install_shutdown_handler` is in place, so a
+/// stop that arrives while the process is still starting is a clean stop, not a kill. Call first.
+void vq_fcgi_hold_stop_signals(void);
+
 /// The signal used to interrupt a worker blocked in accept().
 int vq_fcgi_interrupt_signal(void);
 
