@@ -27,7 +27,7 @@ public struct BuiltInGenerator: VisionGenerator {
                 throw GenerationError("The built-in generator ran past its deadline.")
             }
         }
-        return Generation(text: text, latencyMillis: Int64(delayMillis))
+        return Generation(text: text)
     }
 
     static func paragraph(for category: VisionCategory, notes: String) -> String {

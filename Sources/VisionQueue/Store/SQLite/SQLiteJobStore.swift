@@ -364,6 +364,8 @@ public final class SQLiteJobStore: JobStore {
     /// Adds a finished call's cost to its category and job, and keeps the call's row. Inside the
     /// transaction that records the attempt's outcome, after the claim was found to hold.
     private func recordCall(_ claim: CategoryClaim, _ call: ModelCall, outcome: String, error: String?, now: EpochMillis) throws(StoreError) {
+        // The built-in generator makes no model call: nothing to keep, and no statements per step.
+        guard call != ModelCall() else { return }
         try insertCall(
             claim.jobID, position: claim.category.position, attempt: claim.totalAttempts, call, outcome: outcome, error: error, now: now)
         try db.run(
