@@ -446,8 +446,11 @@ def figure_g2(args, work):
     seconds = max(2, min(args.seconds, int(window_end - time.time() - 1)))
     log(f"  {at_start.get('standin_in_flight')} calls in flight after {ramp:.1f} s; status under load for {seconds} s")
     t0 = time.time() - began
+    cpu_before = {name: bench.cpu_seconds(p) for name, p in (("process", pids), ("standin", [standin.pid]))}
     loaded = bench.wrk(status_url, seconds, auth, cpu_of=status_pids)
     t1 = time.time() - began
+    result["cpu_share_during_wrk"] = {name: round((bench.cpu_seconds(p) - cpu_before[name]) / (t1 - t0), 3)
+                                      for name, p in (("process", pids), ("standin", [standin.pid]))}
     result["status_loaded"] = bench.summarize_wrk([loaded])
     during = monitor.between(t0, t1)
     result["during_wrk"] = {"t": [round(t0, 1), round(t1, 1)], "seconds": seconds,
@@ -492,7 +495,13 @@ def figure_g2(args, work):
         "never_started": never, "started": [rel(first[3]), rel(first[4])], "completed": [rel(first[5]), rel(first[6])],
         "errors": [list(e) for e in errors]}
     samples = monitor.samples
-    peak = max(samples, key=lambda s: (s["standin_in_flight"] or 0, s["running"])) if samples else {}
+    # Memory while the most calls were in flight: of the samples at the highest count before the
+    # first stream ended, the one with the most memory (the texts grow as they stream).
+    first_end = (result["first_categories"]["completed"][0] or 1e9) - 0.5
+    plateau = [s for s in samples if s["t"] < first_end] or samples
+    top = max(((s["standin_in_flight"] or 0) for s in plateau), default=0)
+    peak = max((s for s in plateau if (s["standin_in_flight"] or 0) == top), key=lambda s: s["rss_kb"],
+               default={})
     result["max_in_flight_standin"] = http_json(standin_port, "GET", "/stats")[1].get("maxInFlight")
     result["max_running"] = max((s["running"] for s in samples), default=0)
     result["peak_sample"] = peak
@@ -504,6 +513,8 @@ def figure_g2(args, work):
         result["private_added_per_call_kb"] = (peak["private_kb"] - result["private_idle_kb"]) / in_flight
     result["threads_peak"] = max((s["threads"] for s in samples), default=0)
     result["fds_peak"] = [max(s["fds"][i] for s in samples) for i in range(len(pids))] if samples else []
+    if in_flight:  # open files per call in flight, per vision-process process
+        result["fds_per_call"] = (sum(peak["fds"]) - sum(result["fds_idle"])) / in_flight
     result["samples"] = samples
     result["ratio"] = result["status_loaded"]["rps"] / result["status_idle"]["rps"]
 
@@ -546,6 +557,14 @@ def explain_limits(result, n, processes, threads, limits):
     for index, (peak, limit) in enumerate(zip(result["fds_peak"], result["fd_limit"])):
         if limit and peak > 0.9 * limit:
             limits.append(f"open files: vision-process #{index} reached {peak} of its limit {limit} (ulimit -n)")
+    per_call, idle = result.get("fds_per_call"), result["fds_idle"]
+    if per_call and idle:
+        # Not a limit here when the limit is high, but the one a default `ulimit -n` of 1024 would hit.
+        fit = int((1024 - max(idle)) / per_call) if max(idle) < 1024 else 0
+        result["fds_note"] = (f"vision-process holds {max(idle)} files idle with {threads} threads and about "
+                              f"{per_call:.1f} more per call in flight (peak {max(result['fds_peak'])} per process, "
+                              f"limit {max(l for l in result['fd_limit'] if l) if any(result['fd_limit']) else '?'}); "
+                              f"under a soft limit of 1024 one process would hold about {fit} calls")
     for name, count in result["log_findings"].items():
         limits.append(f"logs: {count} lines of '{name}'")
     if reached < n:
@@ -629,8 +648,15 @@ def table(r):
     lines.append("  ".join("-" * w for w in widths[:4]))
     for row in rows:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-    if g2 and g2.get("limits"):
-        lines += ["", "G2 limits found:"] + [f"  - {text}" for text in g2["limits"]]
+    if g2 and not g2.get("error"):
+        notes = list(g2.get("limits") or [])
+        if g2.get("fds_note"):
+            notes.append(g2["fds_note"])
+        cpu = g2.get("cpu_share_during_wrk") or {}
+        notes.append(f"while status was measured under load: vision-process used {cpu.get('process', 0):.2f} "
+                     f"and the stand-in {cpu.get('standin', 0):.2f} of a core; status {fmt(g2['status_idle'].get('responder_cpu_us'))} "
+                     f"us CPU per request idle, {fmt(g2['status_loaded'].get('responder_cpu_us'))} under load")
+        lines += ["", "G2 notes:"] + [f"  - {text}" for text in notes]
     return "\n".join(lines)
 
 

@@ -116,6 +116,17 @@ struct GenerationFaultTests {
         }
     }
 
+    @Test("A job cancelled while it waits for Retry-After makes no further call")
+    func cancelledDuringAWaitStops() throws {
+        let (stack, model, token, id) = try job("429:6")
+        _ = try stack.waitForJob(id, token: token, timeout: 30) { self.category($0, "fun")["waitingUntil"] is String }
+        let cancel = try stack.client.postJSON("/api/vision-jobs/cancel", ["jobId": id], token: token)
+        #expect(cancel.status == 200)
+        sleep(8)  // past the wait: a worker that did not stop would call again now
+        #expect(calls(model, id, "fun").count == 1, "called the model again after the cancel")
+        #expect(try stack.status(id, token: token)["status"] as? String == "cancelled")
+    }
+
     @Test("401: the job fails at once after one call, and the key is nowhere in answers or logs")
     func refusedKeyFailsTheJobAtOnce() throws {
         let (stack, model, token, id) = try job("401")

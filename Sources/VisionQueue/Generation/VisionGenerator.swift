@@ -14,6 +14,9 @@ public protocol GenerationProgress {
     /// The provider asked to wait (429/503 with `Retry-After`) until `until`; the call is retried
     /// then without using up an attempt.
     func waiting(until: EpochMillis, reason: String)
+    /// The work is no longer wanted (the job was cancelled, the claim taken over): the generator
+    /// stops as soon as it can instead of paying for text nobody will store.
+    var shouldStop: Bool { get }
 }
 
 /// A progress receiver that keeps nothing: for tools and tests.
@@ -21,6 +24,7 @@ public struct IgnoredProgress: GenerationProgress {
     public init() {}
     public func textSoFar(_ text: String) {}
     public func waiting(until: EpochMillis, reason: String) {}
+    public var shouldStop: Bool { false }
 }
 
 public struct GenerationRequest: Sendable, Equatable {

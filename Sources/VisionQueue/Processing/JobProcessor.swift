@@ -75,7 +75,7 @@ public final class JobProcessor: @unchecked Sendable {
             jobID: claim.jobID, userID: claim.userID, category: claim.category, notes: claim.notes,
             allNotes: claim.allNotes, attempt: claim.attempt, totalAttempts: claim.totalAttempts,
             deadline: started + 30 * 60_000)
-        let progress = ProgressRecorder(store: store, claim: claim, intervalMillis: progressIntervalMillis, log: log)
+        let progress = ProgressRecorder(store: store, claim: claim, intervalMillis: progressIntervalMillis, leases: leases, log: log)
         let generated: Result<Generation, GenerationError>
         do throws(GenerationError) {
             generated = .success(try generator.write(request, progress: progress))
@@ -124,11 +124,11 @@ public final class JobProcessor: @unchecked Sendable {
         var report = AssemblyReport()
         var framing: VisionFraming?
         if let framer {
-            let now = Clock.now()
-            // Held for a lease's length: a second worker that finds the job ready leaves it alone.
-            guard try store.claimAssembly(jobID, until: now + lifecycle.policy.leaseMillis * 5, now: now) else { return .nothingToDo }
+            let claim = AssemblyClaim(store: store, jobID: jobID, window: lifecycle.policy.leaseMillis * 5)
+            // A second worker that finds the job ready leaves it to the holder.
+            guard try claim.renew(through: Clock.now()) else { return .nothingToDo }
             if let written = try store.writtenSections(of: jobID), !written.sections.isEmpty {
-                (framing, report) = frame(jobID, userID: written.userID, sections: written.sections, framer: framer)
+                (framing, report) = frame(written, jobID: jobID, framer: framer, claim: claim)
             }
         }
         let ending = try persisting({ () throws(StoreError) in
@@ -142,21 +142,24 @@ public final class JobProcessor: @unchecked Sendable {
     }
 
     private func frame(
-        _ jobID: JobID, userID: String, sections: [VisionCategory: String], framer: VisionFramer
+        _ written: WrittenSections, jobID: JobID, framer: VisionFramer, claim: AssemblyClaim
     ) -> (VisionFraming?, AssemblyReport) {
         var report = AssemblyReport()
         for attempt in 1...lifecycle.policy.maxAttempts {
             do throws(GenerationError) {
+                // Each call is numbered after every earlier one of this job, so each has a key of its own.
                 let (framing, generation) = try framer.frame(
-                    sections: sections, jobID: jobID, userID: userID, attempt: attempt, deadline: Clock.now() + 30 * 60_000)
+                    sections: written.sections, jobID: jobID, userID: written.userID, attempt: written.assemblyCalls + attempt,
+                    deadline: Clock.now() + 30 * 60_000, progress: claim)
                 report.calls.append((ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis), nil))
                 return (framing, report)
             } catch {
                 report.calls.append((ModelCall(usage: error.usage, latencyMillis: error.latencyMillis), error.message))
                 log.warning("assembly attempt \(attempt) for job \(jobID) failed: \(error.message)")
-                if error.kind == .configuration { break }
+                if error.kind == .configuration || claim.shouldStop { break }
                 if attempt < lifecycle.policy.maxAttempts {
                     usleep(useconds_t(lifecycle.policy.backoff(afterAttempt: attempt, unitRandom: Double.random(in: 0..<1)) * 1000))
+                    _ = try? claim.renew(through: Clock.now())
                 }
             }
         }

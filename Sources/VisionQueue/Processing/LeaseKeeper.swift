@@ -36,6 +36,11 @@ public final class LeaseKeeper: @unchecked Sendable {
         held.withLock { $0[claim.leaseToken] = HeldClaim(claim: claim, renewedAt: Clock.now(), lost: false) }
     }
 
+    /// Whether a renewal found the claim's lease lost (taken over, or the job cancelled).
+    public func isLost(_ claim: CategoryClaim) -> Bool {
+        held.withLock { $0[claim.leaseToken]?.lost ?? false }
+    }
+
     /// Stops renewing; answers whether the lease was lost on the way.
     @discardableResult
     public func release(_ claim: CategoryClaim) -> Bool {

@@ -61,10 +61,12 @@ public protocol JobStore: AnyObject {
 
     /// Reserves the model assembly of a job until `until`, so two workers that both find it ready
     /// do not both pay for the call. false while another reservation holds.
-    func claimAssembly(_ id: JobID, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool
+    /// The holder renews it by claiming again with the same `token`.
+    func claimAssembly(_ id: JobID, token: String, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool
 
-    /// The written sections of a job and its owner; nil when there is no such job.
-    func writtenSections(of id: JobID) throws(StoreError) -> (userID: String, sections: [VisionCategory: String])?
+    /// The written sections of a job, its owner and its model assembly calls so far; nil when
+    /// there is no such job.
+    func writtenSections(of id: JobID) throws(StoreError) -> WrittenSections?
 
     /// How long the most recently written categories took (first claim to stored text), newest
     /// first: the service's typical category time, for estimates and slow-category warnings.
@@ -115,6 +117,21 @@ extension JobStore {
             preconditionFailure("a create without limits always creates")
         }
         return job
+    }
+}
+
+/// What a job's assembly is made from.
+public struct WrittenSections: Sendable, Equatable {
+    public var userID: String
+    public var sections: [VisionCategory: String]
+    /// Model assembly calls made for the job before (earlier versions, crashed attempts): the next
+    /// call's number, so each has an idempotency key of its own.
+    public var assemblyCalls: Int
+
+    public init(userID: String, sections: [VisionCategory: String], assemblyCalls: Int) {
+        self.userID = userID
+        self.sections = sections
+        self.assemblyCalls = assemblyCalls
     }
 }
 

@@ -84,7 +84,7 @@ public final class VisionQueueServices: Sendable {
             let model = OpenAIGenerator(
                 settings: configuration.model, prompts: try Prompts(directory: configuration.promptsDirectory),
                 slotDirectory: configuration.socketDirectory, log: log)
-            log.info("generating with \(configuration.model.model) at \(configuration.model.completionsURL)")
+            log.info("generating with \(configuration.model)")
             generator = model
             if configuration.assembly == .model { framer = model }
         }

@@ -129,4 +129,11 @@ struct ChatCompletionRequestTests {
         #expect(ModelSettings(pricePerMillionInput: 2).cost(of: usage) == nil)
         #expect(ModelSettings(pricePerMillionOutput: 8).cost(of: usage) == nil)
     }
+
+    @Test func printedSettingsNeverShowTheKeyOrCredentialsInTheURL() {
+        let settings = ModelSettings(baseURL: "https://user:pa55word@api.example.com/v1?api-key=zzz", apiKey: "sk-secret-key-123456")
+        #expect(!settings.description.contains("sk-secret"))
+        #expect(!settings.description.contains("pa55word") && !settings.description.contains("zzz"))
+        #expect(settings.loggableURL == "https://api.example.com/v1/chat/completions")
+    }
 }

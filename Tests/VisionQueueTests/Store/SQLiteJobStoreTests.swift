@@ -580,6 +580,39 @@ final class SQLiteJobStoreRewriteTests {
         #expect(vision.sections[.health] == "text of health")
     }
 
+    @Test func cancellingARewriteLeavesTheVisionAsItWasAndRewritableAgain() throws {
+        let id = try completedJob()
+        _ = try store.regenerateCategory(id, ownedBy: "alice", category: .health, notes: "Swim", limits: .none, now: t0 + 1)
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0 + 2, lifecycle: lifecycle) else {
+            Issue.record("nothing to claim after a rewrite")
+            return
+        }
+        #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 3) == .cancelled)
+        #expect(try store.recordSuccess(claim, output: "late", now: t0 + 4) == false, "the cancelled run's text is refused")
+        let job = try #require(try store.job(id, ownedBy: "alice"))
+        #expect(job.status == .completed && job.categoriesCompleted == 12 && job.error == nil)
+        #expect(job.categories[1].state == .done)
+        let visionID = try #require(job.visionID)
+        #expect(try store.vision(visionID, version: nil, ownedBy: "alice")?.sections[.health] == "text of health")
+        #expect(try store.regenerateCategory(id, ownedBy: "alice", category: .health, notes: nil, limits: .none, now: t0 + 5)
+            == .started(categories: 1), "the vision can be rewritten again")
+    }
+
+    @Test func aRefusedConfigurationDuringARewriteKeepsTheVisionAndSaysWhy() throws {
+        let id = try completedJob()
+        _ = try store.regenerateCategory(id, ownedBy: "alice", category: .fun, notes: nil, limits: .none, now: t0 + 1)
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0 + 2, lifecycle: lifecycle) else {
+            Issue.record("nothing to claim after a rewrite")
+            return
+        }
+        #expect(try store.failJob(claim, error: "bad key", call: ModelCall(usage: TokenUsage(promptTokens: 5, completionTokens: 0)), now: t0 + 3))
+        let job = try #require(try store.job(id, ownedBy: "alice"))
+        #expect(job.status == .completed && job.error == "bad key" && job.categoriesCompleted == 12)
+        #expect(job.usage.promptTokens == 5)
+        let visionID = try #require(job.visionID)
+        #expect(try store.vision(visionID, version: nil, ownedBy: "alice")?.sections[.fun] == "text of fun")
+    }
+
     @Test func rewritesCountAgainstTheHourlyLimitLikeCreates() throws {
         let id = try completedJob()
         let limits = CreateLimits(maxActiveJobs: 1, maxCreatesPerHour: 2)

@@ -1,5 +1,6 @@
 /// How to reach the model (`VQ_GENERATOR=openai`); read once by `VisionQueueConfiguration`.
-public struct ModelSettings: Sendable {
+/// Its description leaves the key out, so printing the settings never prints the key.
+public struct ModelSettings: Sendable, CustomStringConvertible {
     /// `VQ_LLM_BASE_URL`, default `https://api.openai.com/v1`: the API root; calls go to
     /// `{base}/chat/completions`.
     public var baseURL: String
@@ -49,8 +50,30 @@ public struct ModelSettings: Sendable {
         self.pricePerMillionOutput = pricePerMillionOutput
     }
 
+    public var description: String {
+        "\(model) at \(loggableURL)\(apiKey == nil ? "" : " with an API key")"
+    }
+
+    /// The calls' URL without any user info or query it may carry (where some put credentials).
+    public var loggableURL: String {
+        var url = completionsURL
+        if let query = url.firstIndex(of: "?") { url = String(url[..<query]) }
+        if let scheme = url.firstRange(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") {
+            url = String(url[..<scheme.upperBound]) + url[url.index(after: at)...]
+        }
+        return url
+    }
+
+    /// `{base}/chat/completions`, a query the base URL carries (`?api-version=`) kept at the end.
     public var completionsURL: String {
-        (baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL) + "/chat/completions"
+        var base = baseURL
+        var query = ""
+        if let mark = base.firstIndex(of: "?") {
+            query = String(base[mark...])
+            base = String(base[..<mark])
+        }
+        if base.hasSuffix("/") { base.removeLast() }
+        return base + "/chat/completions" + query
     }
 
     /// The estimated cost of `usage` in the prices' currency; nil unless both prices are set.

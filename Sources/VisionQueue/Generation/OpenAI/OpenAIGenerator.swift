@@ -34,13 +34,14 @@ public struct OpenAIGenerator: VisionGenerator {
 
     /// The opening and closing paragraphs around the sections (`VQ_ASSEMBLY=model`).
     public func frame(
-        sections: [VisionCategory: String], jobID: JobID, userID: String, attempt: Int, deadline: EpochMillis
+        sections: [VisionCategory: String], jobID: JobID, userID: String, attempt: Int, deadline: EpochMillis,
+        progress: GenerationProgress
     ) throws(GenerationError) -> (framing: VisionFraming, generation: Generation) {
         let generation = try complete(
             ChatCompletionRequest(
                 system: prompts.systemMessage, user: prompts.assemblyMessage(sections: sections),
                 idempotencyKey: "\(jobID)-assembly-\(attempt)", userID: userID),
-            deadline: deadline, progress: IgnoredProgress())
+            deadline: deadline, progress: progress)
         guard let framing = VisionFraming(modelText: generation.text) else {
             throw GenerationError("The model's opening and closing could not be told apart.", usage: generation.usage)
         }
@@ -56,7 +57,14 @@ public struct OpenAIGenerator: VisionGenerator {
         var spent = TokenUsage.zero
         var latency: Int64 = 0
         while true {
-            guard let slot = slots.acquire(until: deadline) else {
+            guard !progress.shouldStop else { throw GenerationError("The work was no longer wanted.", usage: spent, latencyMillis: latency) }
+            let acquired: ModelCallSlots.Slot?
+            do throws(ModelCallSlots.Unavailable) {
+                acquired = try slots.acquire(until: deadline, unless: { progress.shouldStop })
+            } catch {
+                throw GenerationError("The model call slots cannot be used: \(error.reason).")
+            }
+            guard let slot = acquired else {
                 throw GenerationError("No model call slot came free before the deadline (VQ_LLM_MAX_CONCURRENT).")
             }
             let started = Clock.now()
@@ -82,7 +90,7 @@ public struct OpenAIGenerator: VisionGenerator {
                 }
                 log.info("model \(reason); waiting \(millis / 1000) s before calling again (\(call.idempotencyKey))")
                 progress.waiting(until: until, reason: reason)
-                while Clock.now() < until { usleep(useconds_t(min(until - Clock.now(), 1_000) * 1000)) }
+                while Clock.now() < until && !progress.shouldStop { usleep(useconds_t(min(until - Clock.now(), 1_000) * 1000)) }
             }
         }
     }
@@ -105,7 +113,11 @@ public struct OpenAIGenerator: VisionGenerator {
                 if errorBody.count < 65_536 { errorBody += bytes.prefix(65_536 - errorBody.count) }
                 return true
             }
-            if isStream == nil { isStream = bytes.first != UInt8(ascii: "{") }
+            if isStream == nil {
+                guard let first = bytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else { return true }
+                isStream = first != UInt8(ascii: "{")
+            }
+            guard !progress.shouldStop else { return false }
             guard isStream == true else {
                 // A provider that ignored `stream: true` and answered with one JSON object.
                 guard errorBody.count + bytes.count <= 4 << 20 else {

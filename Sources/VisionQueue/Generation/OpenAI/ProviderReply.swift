@@ -34,6 +34,8 @@ enum ProviderReply {
                 return .waitAndRetry(millis: wait, reason: "rate limited")
             }
             return .attemptFailed("The model is unavailable (HTTP 503)\(quoted)")
+        case 300..<400:
+            return .configuration("The model provider answered with a redirect (HTTP \(status)). Check VQ_LLM_BASE_URL (https, the path up to /v1).")
         case 401, 403:
             return .configuration("The model provider refused the API key (HTTP \(status))\(quoted). Check VQ_LLM_API_KEY.")
         case 404:
@@ -61,7 +63,8 @@ enum ProviderReply {
             if let detail = value.objectValue?["detail"]?.stringValue { return detail }
             if let message = value.objectValue?["message"]?.stringValue { return message }
         }
-        let text = String(decoding: body.prefix(300), as: UTF8.self).trimmed
+        // Whole (up to 4 KB), so a key quoted across the cut is still redacted before the message is shortened.
+        let text = String(decoding: body.prefix(4096), as: UTF8.self).trimmed
         return text.isEmpty ? nil : text.filter { !$0.isNewline }
     }
 }

@@ -76,17 +76,27 @@ final class StreamingPost {
                 vq_curl_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
                 vq_curl_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, settings.stallSeconds)
                 vq_curl_setopt_long(easy, CURLOPT_ACCEPT_ENCODING, 0)
-                vq_curl_stream_to(easy, &stream)
-                return curl_easy_perform(easy)
+                // libcurl keeps the pointer for the whole transfer: one pointer, valid throughout.
+                return withUnsafeMutablePointer(to: &stream) { pointer in
+                    vq_curl_stream_to(easy, pointer)
+                    return curl_easy_perform(easy)
+                }
             }
         }
         let failure: Failure?
         switch code {
         case CURLE_OK: failure = nil
         case CURLE_OPERATION_TIMEDOUT:
-            // libcurl reports the whole-call timeout and the low-speed limit alike: tell them apart.
+            // libcurl reports the whole-call timeout, the connect timeout and the low-speed limit
+            // alike: tell them apart.
             let elapsed = Clock.now() - started
-            failure = elapsed + 500 >= Int64(settings.timeoutMillis) ? .timedOut : .stalled
+            if elapsed + 500 >= Int64(settings.timeoutMillis) {
+                failure = .timedOut
+            } else if status == 0 {
+                failure = .connection("no answer within \(elapsed / 1000) s")
+            } else {
+                failure = .stalled
+            }
         case CURLE_WRITE_ERROR: failure = .aborted
         default: failure = .connection(String(cString: curl_easy_strerror(code)))
         }

@@ -8,6 +8,11 @@ extension SQLiteJobStore {
                     [.text(id.rawValue), .text(userID)], { row throws(StoreError) in try row.jobStatus(0) })
             else { return nil }
             guard !status.isFinal else { return status }
+            if try hasVision(id) {
+                // A retry or rewrite of a written vision: cancelling it stops that run only.
+                try abandonRerun(id, categoryError: "The retry or rewrite was cancelled.", jobError: nil, now: now)
+                return .cancelled
+            }
             try db.run(
                 """
                 UPDATE vision_generation_jobs
@@ -48,15 +53,16 @@ extension SQLiteJobStore {
             let reset = try db.run(
                 """
                 UPDATE vision_job_categories
-                SET status = 'pending', attempts = 0, error = NULL, next_attempt_at = NULL, completed_at = NULL,
-                    updated_at = ?
+                SET status = 'pending', attempts = 0, error = NULL, next_attempt_at = NULL, started_at = NULL,
+                    completed_at = NULL, updated_at = ?
                 WHERE job_id = ? AND status = 'failed'
                 """, [.int(now), .text(id.rawValue)])
             guard reset > 0 else { return .nothingFailed }
             try db.run(
                 """
                 UPDATE vision_generation_jobs
-                SET version = version + 1, status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL, updated_at = ?
+                SET version = version + 1, status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL, updated_at = ?,
+                    assembly_claimed_until = NULL, assembly_claim_token = NULL
                 WHERE id = ?
                 """, [.int(now), .text(id.rawValue)])
             try recordRerun(id, userID: userID, kind: "retry", now: now)
@@ -80,8 +86,8 @@ extension SQLiteJobStore {
                 """
                 UPDATE vision_job_categories
                 SET previous_output = CASE WHEN status = 'done' THEN output ELSE NULL END, output = NULL,
-                    status = 'pending', attempts = 0, error = NULL, next_attempt_at = NULL, completed_at = NULL,
-                    truncated = 0, updated_at = ?
+                    status = 'pending', attempts = 0, error = NULL, next_attempt_at = NULL, started_at = NULL,
+                    completed_at = NULL, truncated = 0, updated_at = ?
                 WHERE job_id = ? AND position = ?
                 """, [.int(now), .text(id.rawValue), .int(Int64(category.position))])
             if let notes {
@@ -94,7 +100,8 @@ extension SQLiteJobStore {
                 """
                 UPDATE vision_generation_jobs
                 SET version = version + 1, status = 'pending', error = NULL, completed_at = NULL, updated_at = ?,
-                    categories_completed = categories_completed - ?, categories_failed = categories_failed - ?
+                    categories_completed = categories_completed - ?, categories_failed = categories_failed - ?,
+                    assembly_claimed_until = NULL, assembly_claim_token = NULL
                 WHERE id = ?
                 """, [.int(now), .int(wasDone ? 1 : 0), .int(wasDone ? 0 : 1), .text(id.rawValue)])
             try recordRerun(id, userID: userID, kind: "regenerate", now: now)
@@ -120,6 +127,48 @@ extension SQLiteJobStore {
         }
         if let retryAfter = try hourlyLimitRetryAfter(userID, limits, now: now) { return .rateLimited(retryAfterSeconds: retryAfter) }
         return nil
+    }
+
+    func hasVision(_ id: JobID) throws(StoreError) -> Bool {
+        try db.row("SELECT vision_id IS NOT NULL FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)]) { $0.int(0) != 0 }
+            ?? false
+    }
+
+    /// Ends a retry or rewrite of a vision that was already written, without writing it again:
+    /// the vision stays as it was (a section being rewritten keeps its earlier text), what the run
+    /// was to write again is failed as it was before, and the job is completed again, so it can be
+    /// retried or rewritten later. A cancelled or refused rerun never locks a finished vision.
+    func abandonRerun(_ id: JobID, categoryError: String, jobError: String?, now: EpochMillis) throws(StoreError) {
+        try db.run(
+            """
+            UPDATE vision_job_categories
+            SET status = 'done', output = previous_output, previous_output = NULL, lease_token = NULL, lease_owner = NULL,
+                lease_expires_at = NULL, next_attempt_at = NULL, partial_output = NULL, waiting_until = NULL,
+                waiting_reason = NULL, completed_at = ?, updated_at = ?
+            WHERE job_id = ? AND previous_output IS NOT NULL
+            """, [.int(now), .int(now), .text(id.rawValue)])
+        try db.run(
+            """
+            UPDATE vision_job_categories
+            SET status = 'failed', error = ?, lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                next_attempt_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL,
+                completed_at = ?, updated_at = ?
+            WHERE job_id = ? AND status NOT IN ('done', 'failed')
+            """, [.text(categoryError), .int(now), .int(now), .text(id.rawValue)])
+        let (done, failed) = try db.row(
+            "SELECT SUM(status = 'done'), SUM(status = 'failed') FROM vision_job_categories WHERE job_id = ?",
+            [.text(id.rawValue)]) { ($0.int(0), $0.int(1)) } ?? (0, 0)
+        try db.run(
+            """
+            UPDATE vision_generation_jobs
+            SET version = version + 1, status = 'completed', current_category = NULL, completed_at = ?, updated_at = ?,
+                categories_completed = ?, categories_failed = ?, error = ?, assembly_claimed_until = NULL,
+                assembly_claim_token = NULL
+            WHERE id = ?
+            """,
+            [.int(now), .int(now), .int(done), .int(failed),
+             .optional(jobError ?? (failed == 0 ? nil : "\(failed) of \(VisionCategory.count) categories could not be written.")),
+             .text(id.rawValue)])
     }
 
     private func recordRerun(_ id: JobID, userID: String, kind: String, now: EpochMillis) throws(StoreError) {

@@ -348,7 +348,10 @@ public final class SQLiteJobStore: JobStore {
                     completed_at = ?, updated_at = ?
                 WHERE \(Self.ownsClaim)
                 """, [.text(generation.text), .int(generation.truncated ? 1 : 0), .int(now), .int(now)] + Self.claimKey(claim))
-            guard changed == 1 else { return false }
+            guard changed == 1 else {
+                try recordLostCall(claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis), now: now)
+                return false
+            }
             try recordCall(
                 claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis),
                 outcome: generation.truncated ? "truncated" : "written", error: nil, now: now)
@@ -376,6 +379,12 @@ public final class SQLiteJobStore: JobStore {
             """,
             [.int(call.usage.promptTokens), .int(call.usage.completionTokens), .int(call.latencyMillis),
              .text(claim.jobID.rawValue), .int(Int64(claim.category.position))])
+    }
+
+    /// A call whose claim was lost meanwhile (the job cancelled, the lease taken over) still cost
+    /// its tokens: they are counted, though nothing of it is stored.
+    private func recordLostCall(_ claim: CategoryClaim, _ call: ModelCall, now: EpochMillis) throws(StoreError) {
+        try recordCall(claim, call, outcome: "failed", error: "not stored: the claim was lost", now: now)
     }
 
     private func insertCall(
@@ -409,14 +418,20 @@ public final class SQLiteJobStore: JobStore {
                         lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
                     WHERE \(Self.ownsClaim)
                     """, [.text(error), .int(at), .int(now)] + Self.claimKey(claim))
-                guard changed == 1 else { return nil }
+                guard changed == 1 else {
+                    try recordLostCall(claim, call, now: now)
+                    return nil
+                }
                 try db.run(
                     "UPDATE vision_generation_jobs SET version = version + 1, current_category = NULL, updated_at = ? WHERE id = ?",
                     [.int(now), .text(claim.jobID.rawValue)])
             case .fail:
                 let owns = try db.row(
                     "SELECT 1 FROM vision_job_categories WHERE \(Self.ownsClaim)", Self.claimKey(claim)) { _ in true }
-                guard owns == true else { return nil }
+                guard owns == true else {
+                    try recordLostCall(claim, call, now: now)
+                    return nil
+                }
                 try settleFailed(claim.jobID, claim.category, error: error, now: now)
             }
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
@@ -427,8 +442,15 @@ public final class SQLiteJobStore: JobStore {
     public func failJob(_ claim: CategoryClaim, error: String, call: ModelCall, now: EpochMillis) throws(StoreError) -> Bool {
         try db.writeTransaction { () throws(StoreError) -> Bool in
             let owns = try db.row("SELECT 1 FROM vision_job_categories WHERE \(Self.ownsClaim)", Self.claimKey(claim)) { _ in true }
-            guard owns == true else { return false }
+            guard owns == true else {
+                try recordLostCall(claim, call, now: now)
+                return false
+            }
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
+            if try hasVision(claim.jobID) {
+                try abandonRerun(claim.jobID, categoryError: error, jobError: error, now: now)
+                return true
+            }
             // A section being rewritten keeps its earlier text.
             let restored = try db.run(
                 """
@@ -489,22 +511,25 @@ public final class SQLiteJobStore: JobStore {
         try db.run("UPDATE vision_generation_jobs SET version = version + 1 WHERE id = ?", [.text(id.rawValue)])
     }
 
-    public func claimAssembly(_ id: JobID, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool {
+    public func claimAssembly(_ id: JobID, token: String, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool {
         try db.writeTransaction(durable: false) { () throws(StoreError) -> Bool in
             try db.run(
                 """
-                UPDATE vision_generation_jobs SET assembly_claimed_until = ?
+                UPDATE vision_generation_jobs SET assembly_claimed_until = ?, assembly_claim_token = ?
                 WHERE id = ? AND status IN ('pending', 'processing')
-                    AND (assembly_claimed_until IS NULL OR assembly_claimed_until <= ?)
-                """, [.int(until), .text(id.rawValue), .int(now)]) == 1
+                    AND (assembly_claimed_until IS NULL OR assembly_claimed_until <= ? OR assembly_claim_token = ?)
+                """, [.int(until), .text(token), .text(id.rawValue), .int(now), .text(token)]) == 1
         }
     }
 
-    public func writtenSections(of id: JobID) throws(StoreError) -> (userID: String, sections: [VisionCategory: String])? {
-        try db.readTransaction { () throws(StoreError) -> (userID: String, sections: [VisionCategory: String])? in
+    public func writtenSections(of id: JobID) throws(StoreError) -> WrittenSections? {
+        try db.readTransaction { () throws(StoreError) -> WrittenSections? in
             guard let userID = try db.row("SELECT user_id FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)], { $0.text(0) })
             else { return nil }
-            return (userID, try doneSections(of: id))
+            let assemblyCalls = try db.row(
+                "SELECT COUNT(*) FROM vision_model_calls WHERE job_id = ? AND position = ?",
+                [.text(id.rawValue), .int(Int64(VisionCategory.count))]) { Int($0.int(0)) } ?? 0
+            return WrittenSections(userID: userID, sections: try doneSections(of: id), assemblyCalls: assemblyCalls)
         }
     }
 
@@ -553,7 +578,8 @@ public final class SQLiteJobStore: JobStore {
                 try db.run(
                     """
                     UPDATE vision_generation_jobs
-                    SET version = version + 1, status = 'failed', error = ?, current_category = NULL, completed_at = ?, updated_at = ?
+                    SET version = version + 1, status = 'failed', error = ?, current_category = NULL, completed_at = ?, updated_at = ?,
+                        assembly_claimed_until = NULL, assembly_claim_token = NULL
                     WHERE id = ?
                     """, [.text(reason), .int(now), .int(now), .text(id.rawValue)])
             case .completed:
@@ -585,7 +611,7 @@ public final class SQLiteJobStore: JobStore {
                     """
                     UPDATE vision_generation_jobs
                     SET version = version + 1, status = 'completed', vision_id = ?, current_category = NULL, completed_at = ?, updated_at = ?,
-                        error = ?, assembly_note = ?, assembly_claimed_until = NULL
+                        error = ?, assembly_note = ?, assembly_claimed_until = NULL, assembly_claim_token = NULL
                     WHERE id = ?
                     """,
                     [.text(visionID), .int(now), .int(now),

@@ -85,6 +85,7 @@ enum SQLiteSchema {
         ALTER TABLE vision_generation_jobs ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE vision_generation_jobs ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE vision_generation_jobs ADD COLUMN assembly_claimed_until INTEGER;
+        ALTER TABLE vision_generation_jobs ADD COLUMN assembly_claim_token TEXT;
         ALTER TABLE vision_generation_jobs ADD COLUMN assembly_note TEXT;
         CREATE TABLE vision_model_calls (
             job_id TEXT NOT NULL REFERENCES vision_generation_jobs (id) ON DELETE CASCADE,
