@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import types
+import urllib.parse
 import asyncio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -181,14 +182,15 @@ def read_stream(data):
     return "".join(text), usage
 
 
-def direct_calls(port, bodies):
+def direct_calls(base_url, bodies):
     """Sends each body to the model server, one after the other, each on a new connection (as the
     service's libcurl does); answers the time of each, send to last byte, and the usage."""
+    url = urllib.parse.urlsplit(base_url.rstrip("/") + "/chat/completions")
     seconds, completion, prompt = [], 0, 0
     for body in bodies:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=600)
         began = time.perf_counter()
-        connection.request("POST", "/v1/chat/completions", body=body,
+        connection.request("POST", url.path, body=body,
                            headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
         response = connection.getresponse()
         data = response.read()
@@ -224,15 +226,22 @@ def job_once(stack, token, answers, timeout):
 
 
 def figure_g1(args, work):
-    paths, reason = model_server()
-    if not paths:
-        log(f"G1 skipped: {reason}")
-        return {"skipped": reason}
-    binary, model = paths
-    log(f"G1: starting llama-server ({os.path.basename(model)})")
-    server, server_port = start_model_server(binary, model, work)
-    settings = {"VQ_LLM_MODEL": MODEL_ALIAS, "VQ_LLM_MAX_TOKENS": str(args.max_tokens),
-                "VQ_LLM_TEMPERATURE": str(args.temperature), "VQ_LLM_MAX_CONCURRENT": "1"}
+    server = None
+    if args.model_url:
+        base_url, model = args.model_url.rstrip("/"), args.model_alias
+        log(f"G1: using the model server at {base_url}")
+    else:
+        paths, reason = model_server()
+        if not paths:
+            log(f"G1 skipped: {reason}")
+            return {"skipped": reason}
+        binary, model = paths
+        log(f"G1: starting llama-server ({os.path.basename(model)})")
+        server, server_port = start_model_server(binary, model, work)
+        base_url = f"http://127.0.0.1:{server_port}/v1"
+    settings = {"VQ_LLM_MODEL": args.model_alias, "VQ_LLM_MAX_TOKENS": str(args.max_tokens),
+                "VQ_LLM_TEMPERATURE": str(args.temperature), "VQ_LLM_MAX_CONCURRENT": "1",
+                "VQ_MAX_ACTIVE_JOBS": "1000000", "VQ_MAX_CREATES_PER_HOUR": "100000000"}
     timeout = 900
 
     # 1. Capture: one job through the recording proxy, which logs every request body it forwards.
@@ -240,7 +249,7 @@ def figure_g1(args, work):
     capture_log = os.path.join(work, "g1-capture.jsonl")
     proxy = bench.start([sys.executable, os.path.join(ROOT, "Tests", "Fakes", "standin_chat_completions.py"),
                          "--port", str(proxy_port), "--log", capture_log,
-                         "--proxy", f"http://127.0.0.1:{server_port}/v1"], os.path.join(work, "g1-proxy.out"))
+                         "--proxy", base_url], os.path.join(work, "g1-proxy.out"))
     if not bench.wait_for_port(proxy_port):
         raise RuntimeError("the recording proxy did not start")
     capture = generation_stack("g1-capture", args, work, args.processes, args.process_threads,
@@ -263,7 +272,7 @@ def figure_g1(args, work):
     # 2. Measure: the service pointed straight at the server, and the captured bodies sent directly,
     # in alternation (the order swapped every round, so a drifting machine favours neither).
     stack = generation_stack("g1", args, work, args.processes, args.process_threads,
-                             dict(settings, VQ_LLM_BASE_URL=f"http://127.0.0.1:{server_port}/v1")).start()
+                             dict(settings, VQ_LLM_BASE_URL=base_url)).start()
     rounds = []
     for index in range(args.rounds):
         order = ("job", "direct") if index % 2 == 0 else ("direct", "job")
@@ -272,7 +281,7 @@ def figure_g1(args, work):
             if what == "job":
                 measured["job"] = job_once(stack, token, G1_ANSWERS, timeout)
             else:
-                measured["direct"] = direct_calls(server_port, bodies)
+                measured["direct"] = direct_calls(base_url, bodies)
             time.sleep(0.5)
         job, direct = measured["job"], measured["direct"]
         ratio = job["seconds"] / direct["seconds"]
@@ -280,7 +289,8 @@ def figure_g1(args, work):
         log(f"  round {index + 1}: job {job['seconds']:.2f} s ({job['completion_tokens']} tokens), direct "
             f"{direct['seconds']:.2f} s ({direct['completion_tokens']} tokens): {ratio:.3f}x")
     stack.stop()
-    bench.stop(server)
+    if server:
+        bench.stop(server)
     ratios = [r["ratio"] for r in rounds]
     best = min(rounds, key=lambda r: r["ratio"])
     return {"rounds": rounds, "best_ratio": best["ratio"], "median_ratio": statistics.median(ratios),
@@ -607,7 +617,7 @@ def table(r):
         rows.append((f"G1 queue overhead ({rs['model']}, max_tokens {rs['max_tokens']}, temperature {rs['temperature']})",
                      f"{len(g1['rounds'])} rounds: " + ", ".join(f"{x['ratio']:.3f}" for x in g1["rounds"])
                      + ("" if g1["same_tokens"] else "; TOKEN COUNTS DIFFER"),
-                     f"{g1['best_ratio']:.3f}x best, {g1['median_ratio']:.3f}x median", "<= 1.05x",
+                     f"{g1['best_ratio']:.3f}x best, {g1['median_ratio']:.3f}x median", "<= 1.05x (median)",
                      verdict(g1["median_ratio"] <= 1.05)))
     g2 = r.get("g2")
     if g2 and g2.get("error"):
@@ -672,6 +682,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=10, help="G2: length of each wrk run on status")
     parser.add_argument("--max-tokens", type=int, default=64, help="G1: VQ_LLM_MAX_TOKENS")
     parser.add_argument("--temperature", type=float, default=0.0, help="G1: VQ_LLM_TEMPERATURE")
+    parser.add_argument("--model-url", help="G1: an OpenAI-compatible server already running (its /v1 root) "
+                                            "instead of starting the local llama-server")
+    parser.add_argument("--model-alias", default=MODEL_ALIAS, help="G1: VQ_LLM_MODEL")
     parser.add_argument("--in-flight", type=int, default=1000, help="G2: jobs created at once (one call each in flight)")
     parser.add_argument("--stream-seconds", type=float, default=30, help="G2: how long the stand-in streams each answer")
     parser.add_argument("--settle-seconds", type=float, default=45,
