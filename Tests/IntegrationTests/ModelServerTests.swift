@@ -7,8 +7,10 @@ import Testing
 /// the stand-in in proxy mode, which only forwards and records the usage the server reported on
 /// the wire, so the service's token counts are checked against the server's own.
 ///
-/// The model is a small base model: its text is real tokens, not good prose, so nothing here
-/// reads its content, only its shape.
+/// The model is a small base model that echoes its prompt: its text is real tokens, not good
+/// prose, so nothing here reads its content, only its shape. The stack is given prompts that put
+/// the category's notes first (`Tests/Fixtures/echo-prompts`), so what it writes starts from them
+/// and a rewrite with new notes writes something new.
 @Suite("Generation: a real model server", .serialized)
 struct ModelServerTests {
     static let setup = Result { () throws -> (Stack, StandInModelServer, LocalModelServer) in
@@ -18,8 +20,8 @@ struct ModelServerTests {
             .init(environment: [
                 "VQ_GENERATOR": "openai", "VQ_LLM_BASE_URL": recorder.baseURL, "VQ_LLM_MODEL": "gemma-3-270m",
                 // About 2-4 s a category here: long enough to see the text grow, short enough for CI.
-                "VQ_LLM_MAX_TOKENS": "96", "VQ_LLM_TEMPERATURE": "0", "VQ_LLM_TIMEOUT_SECONDS": "120",
-                "VQ_LLM_MAX_CONCURRENT": "2",
+                "VQ_LLM_MAX_TOKENS": "64", "VQ_LLM_TEMPERATURE": "0", "VQ_LLM_TIMEOUT_SECONDS": "120",
+                "VQ_LLM_MAX_CONCURRENT": "2", "VQ_PROMPTS_DIR": Stack.repositoryRoot + "/Tests/Fixtures/echo-prompts",
             ]))
         return (stack, recorder, llama)
     }
@@ -60,6 +62,7 @@ struct ModelServerTests {
         let vision = try stack.client.get("/api/visions?id=\(visionID)", token: token).json ?? [:]
         let sections = (vision["sections"] as? [[String: Any]] ?? []).map { $0["text"] as? String ?? "" }
         #expect(sections.count == 12)
+        #expect(Set(sections).count == 12, "each section is written for its own category")
         for (index, category) in VisionCategory.allCases.enumerated() where index < sections.count {
             #expect(!sections[index].isEmpty, "\(category.key) is empty")
             let builtIn = BuiltInGenerator.paragraph(for: category, notes: Self.notes[category.key] ?? "")
