@@ -20,11 +20,11 @@ G2  Long steps in flight. A stand-in provider (bench/standin_async.py, a fake) s
 Prints a table and writes the numbers as JSON under bench/results/ (generation-*.json).
 """
 import argparse
+import asyncio
 import glob
 import hashlib
 import http.client
 import json
-import math
 import os
 import re
 import shutil
@@ -38,7 +38,6 @@ import threading
 import time
 import types
 import urllib.parse
-import asyncio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (bench.py's helpers: stacks, wrk, fire_all, memory, the machine)
@@ -50,7 +49,7 @@ MODEL_ALIAS = "gemma-3-270m"
 G1_ANSWERS = {key: ANSWERS[key] for key in ("health", "travel", "work", "family")}
 G1_USER = "bench-gen-g1"
 G2_PROBE_USER = "bench-gen-g2-probe"
-SERVICE_THREAD_CAP = 256  # VQ_PROCESS_THREADS' upper bound in VisionQueueConfiguration
+SERVICE_THREAD_CAP = 256  # VQ_PROCESS_THREADS' upper bound in VisionQueueConfiguration (read from its error when it says)
 
 
 def user_hash(user):
@@ -85,8 +84,20 @@ def generation_stack(name, args, work, processes, process_threads, env):
     return stack
 
 
+def start_stack(stack):
+    """bench.Stack.start, made sure of: it also returns when serve's output ends before serve's exit
+    is visible (a refused setting), so check that serve is still there and nginx answers."""
+    stack.start()
+    try:
+        stack.process.wait(0.5)
+    except subprocess.TimeoutExpired:
+        if bench.wait_for_port(stack.port, 10):
+            return stack
+    raise SystemExit(f"stack {stack.name} did not start; see {stack.dir}/serve.out and {stack.dir}/logs/")
+
+
 def wait_job(stack, db, job_id, seconds):
-    """The job's final row (status, created_at, completed_at), polled every 20 ms (the end time is the
+    """The job's final row (status, created_at, completed_at), polled every 100 ms (the end time is the
     server's completed_at, so the polling interval does not enter the figure)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -94,7 +105,7 @@ def wait_job(stack, db, job_id, seconds):
                          (job_id,)).fetchone()
         if row and row[0] in bench.FINAL:
             return row
-        time.sleep(0.02)
+        time.sleep(0.1)
     return None
 
 
@@ -168,41 +179,34 @@ def start_model_server(binary, model, work):
     raise RuntimeError(f"llama-server did not answer /health within 180 s; see {log_path}")
 
 
-def read_stream(data):
-    """(text, usage) of an SSE chat-completions answer."""
-    text, usage = [], None
-    for line in data.decode(errors="replace").splitlines():
-        if not line.startswith("data: {"):
-            continue
-        payload = json.loads(line[6:])
-        if payload.get("usage"):
-            usage = payload["usage"]
-        for choice in payload.get("choices") or []:
-            text.append((choice.get("delta") or {}).get("content") or "")
-    return "".join(text), usage
-
-
 def direct_calls(base_url, bodies):
     """Sends each body to the model server, one after the other, each on a new connection (as the
     service's libcurl does); answers the time of each, send to last byte, and the usage."""
     url = urllib.parse.urlsplit(base_url.rstrip("/") + "/chat/completions")
-    seconds, completion, prompt = [], 0, 0
+    seconds, texts, completion, prompt = [], [], 0, 0
     for body in bodies:
         connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=600)
         began = time.perf_counter()
         connection.request("POST", url.path, body=body,
                            headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
         response = connection.getresponse()
-        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"the model server answered {response.status}: {response.read()[:300]!r}")
+        # Read as it streams, each event parsed as it comes, as a client showing the text would.
+        text, usage = [], None
+        for line in response:
+            if line.startswith(b"data: {"):
+                payload = json.loads(line[6:])
+                usage = payload.get("usage") or usage
+                for choice in payload.get("choices") or []:
+                    text.append((choice.get("delta") or {}).get("content") or "")
         seconds.append(time.perf_counter() - began)
         connection.close()
-        if response.status != 200:
-            raise RuntimeError(f"the model server answered {response.status}: {data[:300]!r}")
-        _, usage = read_stream(data)
+        texts.append("".join(text))
         completion += (usage or {}).get("completion_tokens", 0)
         prompt += (usage or {}).get("prompt_tokens", 0)
     return {"seconds": sum(seconds), "calls": [round(s, 3) for s in seconds], "completion_tokens": completion,
-            "prompt_tokens": prompt}
+            "prompt_tokens": prompt, "texts": texts}
 
 
 def job_once(stack, token, answers, timeout):
@@ -216,13 +220,17 @@ def job_once(stack, token, answers, timeout):
     categories = db.execute(
         "SELECT position, status, completion_tokens, prompt_tokens, model_millis FROM vision_job_categories "
         "WHERE job_id = ? ORDER BY position", (job,)).fetchall()
+    texts = [t or "" for (t,) in db.execute(
+        "SELECT output FROM vision_job_categories WHERE job_id = ? ORDER BY started_at, position", (job,))]
+    calls = [ms / 1000 for (ms,) in db.execute(
+        "SELECT latency_ms FROM vision_model_calls WHERE job_id = ? ORDER BY ended_at", (job,))]
     db.close()
     if row[0] != "completed":
         raise RuntimeError(f"G1's job {job} ended {row[0]}; see {stack.dir}/logs/")
     return {"job": job, "seconds": row[2] / 1000 - began, "server_seconds": (row[2] - row[1]) / 1000,
             "categories": len(categories), "categories_done": sum(1 for c in categories if c[1] == "done"),
             "completion_tokens": sum(c[2] for c in categories), "prompt_tokens": sum(c[3] for c in categories),
-            "model_seconds": sum(c[4] for c in categories) / 1000}
+            "model_seconds": sum(c[4] for c in categories) / 1000, "calls": calls, "texts": texts}
 
 
 def figure_g1(args, work):
@@ -252,8 +260,8 @@ def figure_g1(args, work):
                          "--proxy", base_url], os.path.join(work, "g1-proxy.out"))
     if not bench.wait_for_port(proxy_port):
         raise RuntimeError("the recording proxy did not start")
-    capture = generation_stack("g1-capture", args, work, args.processes, args.process_threads,
-                               dict(settings, VQ_LLM_BASE_URL=f"http://127.0.0.1:{proxy_port}/v1")).start()
+    capture = start_stack(generation_stack("g1-capture", args, work, args.processes, args.process_threads,
+                                           dict(settings, VQ_LLM_BASE_URL=f"http://127.0.0.1:{proxy_port}/v1")))
     token = capture.token(G1_USER)
     log("G1: capturing the 12 prompts (one job through the recording proxy)")
     captured_job = job_once(capture, token, G1_ANSWERS, timeout)
@@ -271,8 +279,8 @@ def figure_g1(args, work):
 
     # 2. Measure: the service pointed straight at the server, and the captured bodies sent directly,
     # in alternation (the order swapped every round, so a drifting machine favours neither).
-    stack = generation_stack("g1", args, work, args.processes, args.process_threads,
-                             dict(settings, VQ_LLM_BASE_URL=base_url)).start()
+    stack = start_stack(generation_stack("g1", args, work, args.processes, args.process_threads,
+                                         dict(settings, VQ_LLM_BASE_URL=base_url)))
     rounds = []
     for index in range(args.rounds):
         order = ("job", "direct") if index % 2 == 0 else ("direct", "job")
@@ -285,9 +293,17 @@ def figure_g1(args, work):
             time.sleep(0.5)
         job, direct = measured["job"], measured["direct"]
         ratio = job["seconds"] / direct["seconds"]
+        # Temperature 0: the same prompts give the same answers. The service keeps an answer cut at the
+        # token limit up to its last full sentence, so the job's text is the direct one's beginning.
+        job_texts, direct_texts = job.pop("texts"), direct.pop("texts")
+        job["same_answers"] = sum(bool(a.strip()) and b.strip().startswith(a.strip())
+                                  for a, b in zip(job_texts, direct_texts))
+        if index == 0:
+            first_texts = {"job": job_texts, "direct": direct_texts}
         rounds.append({"order": list(order), "job": job, "direct": direct, "ratio": ratio})
         log(f"  round {index + 1}: job {job['seconds']:.2f} s ({job['completion_tokens']} tokens), direct "
-            f"{direct['seconds']:.2f} s ({direct['completion_tokens']} tokens): {ratio:.3f}x")
+            f"{direct['seconds']:.2f} s ({direct['completion_tokens']} tokens): {ratio:.3f}x; "
+            f"{job['same_answers']}/12 answers alike")
     stack.stop()
     if server:
         bench.stop(server)
@@ -303,11 +319,16 @@ def figure_g1(args, work):
     return {"rounds": rounds, "best_ratio": best_job["seconds"] / best_direct["seconds"],
             "median_ratio": statistics.median(ratios), "best": {"job": best_job, "direct": best_direct},
             "disturbed_rounds": sum(r["disturbed"] for r in rounds),
+            # The queue's own time by the service's clock: the job's wall time less the time its model
+            # calls took as the service measured them (create, 13 hops, claims, stores, assembly).
+            "median_outside_model_seconds": statistics.median(r["job"]["seconds"] - r["job"]["model_seconds"]
+                                                              for r in rounds),
             "median_job_seconds": statistics.median(r["job"]["seconds"] for r in rounds),
             "median_direct_seconds": statistics.median(r["direct"]["seconds"] for r in rounds),
             "captured_job": captured_job, "captured_completion_tokens": captured_tokens,
             "request_settings": request_settings, "notes_in": sorted(G1_ANSWERS),
             "same_tokens": all(r["job"]["completion_tokens"] == r["direct"]["completion_tokens"] for r in rounds),
+            "same_answers": min(r["job"]["same_answers"] for r in rounds), "first_round_answers": first_texts,
             "model": os.path.basename(model), "server_args": "-c 4096 -np 2 -t 2 --poll 0 -n 256"}
 
 
@@ -367,7 +388,7 @@ def start_g2_stack(args, work, n, standin_port, limits):
     for attempt in range(2):
         stack = generation_stack(f"g2-{processes}x{threads}", args, work, processes, threads, env)
         try:
-            return stack.start(), processes, threads
+            return start_stack(stack), processes, threads
         except SystemExit as error:
             text = ""
             for path in [os.path.join(stack.dir, "serve.out")] + glob.glob(os.path.join(stack.dir, "logs", "*")):
@@ -379,11 +400,13 @@ def start_g2_stack(args, work, n, standin_port, limits):
             match = re.search(r"VQ_PROCESS_THREADS=\d+ must be[^\n]*", text)
             if attempt == 0 and match and not args.g2_process_threads:
                 wanted = f"VQ_PROCESSES={processes} x VQ_PROCESS_THREADS={threads}"
-                processes = max(processes, -(-n // SERVICE_THREAD_CAP))
+                bound = re.search(r"\.\.\.(\d+)", match.group(0))
+                cap = int(bound.group(1)) if bound else SERVICE_THREAD_CAP
+                processes = max(processes, -(-n // cap))
                 threads = -(-n // processes)
                 limits.append(f"{wanted} refused by the service ('{match.group(0).strip()}'): with at most "
-                              f"{SERVICE_THREAD_CAP} threads per process, {n:,} in flight needs VQ_PROCESSES >= "
-                              f"{-(-n // SERVICE_THREAD_CAP)}; ran {processes} x {threads} instead")
+                              f"{cap} threads per process, {n:,} in flight needs VQ_PROCESSES >= "
+                              f"{-(-n // cap)}; ran {processes} x {threads} instead")
                 log(f"G2: {wanted} refused ({match.group(0).strip()}); "
                     f"retrying with {processes} x {threads}")
                 continue
@@ -421,6 +444,7 @@ def figure_g2(args, work):
     bench.wrk(status_url, 2, auth)  # warm
     idle = [bench.wrk(status_url, args.seconds, auth, cpu_of=status_pids) for _ in range(args.rounds)]
     result["status_idle"] = bench.summarize_wrk(idle)
+    result["idle_seconds"] = args.seconds
     memory_idle = [bench.memory_kb(p) or (0, 0) for p in pids]
     result["rss_idle_kb"] = sum(m[0] for m in memory_idle)
     result["private_idle_kb"] = sum(m[1] for m in memory_idle)
@@ -462,17 +486,23 @@ def figure_g2(args, work):
         time.sleep(0.25)
     ramp = time.time() - began
     at_start = monitor.latest()
+    # As many wrk runs as fit before the first streams end (up to --rounds; median taken).
     seconds = max(2, min(args.seconds, int(window_end - time.time() - 1)))
-    log(f"  {at_start.get('standin_in_flight')} calls in flight after {ramp:.1f} s; status under load for {seconds} s")
+    runs = max(1, min(args.rounds, int((window_end - time.time() - 1) // (seconds + 0.5))))
+    log(f"  {at_start.get('standin_in_flight')} calls in flight after {ramp:.1f} s; status under load, "
+        f"{runs} x {seconds} s")
+    versions = "SELECT sum(version) FROM vision_generation_jobs"  # every change a status answer shows
+    v0 = db.execute(versions).fetchone()[0]
     t0 = time.time() - began
     cpu_before = {name: bench.cpu_seconds(p) for name, p in (("process", pids), ("standin", [standin.pid]))}
-    loaded = bench.wrk(status_url, seconds, auth, cpu_of=status_pids)
+    loaded = [bench.wrk(status_url, seconds, auth, cpu_of=status_pids) for _ in range(runs)]
     t1 = time.time() - began
+    result["job_changes_per_s_during_wrk"] = (db.execute(versions).fetchone()[0] - v0) / (t1 - t0)
     result["cpu_share_during_wrk"] = {name: round((bench.cpu_seconds(p) - cpu_before[name]) / (t1 - t0), 3)
                                       for name, p in (("process", pids), ("standin", [standin.pid]))}
-    result["status_loaded"] = bench.summarize_wrk([loaded])
+    result["status_loaded"] = bench.summarize_wrk(loaded)
     during = monitor.between(t0, t1)
-    result["during_wrk"] = {"t": [round(t0, 1), round(t1, 1)], "seconds": seconds,
+    result["during_wrk"] = {"t": [round(t0, 1), round(t1, 1)], "seconds": seconds, "runs": runs,
                             "standin_in_flight": [min((s["standin_in_flight"] or 0) for s in during),
                                                   max((s["standin_in_flight"] or 0) for s in during)] if during else None,
                             "running": [min(s["running"] for s in during), max(s["running"] for s in during)]
@@ -627,9 +657,14 @@ def table(r):
                      f"{len(g1['rounds'])} rounds: " + ", ".join(f"{x['ratio']:.3f}" + ("*" if x["disturbed"] else "")
                                                               for x in g1["rounds"])
                      + (f" (* disturbed: a side over 1.5x its best)" if g1["disturbed_rounds"] else "")
-                     + ("" if g1["same_tokens"] else "; TOKEN COUNTS DIFFER"),
+                     + ("" if g1["same_tokens"] else "; TOKEN COUNTS DIFFER")
+                     + f"; {g1['same_answers']}/12 answers alike",
                      f"{g1['best_ratio']:.3f}x best vs best, {g1['median_ratio']:.3f}x median", "<= 1.05x (median)",
                      verdict(g1["median_ratio"] <= 1.05)))
+        outside = g1["median_outside_model_seconds"]
+        rows.append(("G1 the job outside its model calls", f"{outside * 1000:,.0f} ms per job, median (wall time less the "
+                     f"model calls' time by the service's clock: create, 13 hops, claims, stores, assembly)",
+                     f"{outside / g1['median_direct_seconds'] * 100:.1f}% of the direct sum", "", ""))
     g2 = r.get("g2")
     if g2 and g2.get("error"):
         rows.append(("G2 long steps in flight", "error: " + g2["error"], "", "", "MISSED"))
@@ -641,8 +676,9 @@ def table(r):
                      verdict(g2["reached"] >= n)))
         c = g2["creates"]
         rows.append((f"G2 creates, {n:,} at once", f"{c['created']:,} created in {c['seconds']:.1f} s "
-                     f"(p50 {fmt(c['p50_ms'])} ms, p99 {fmt(c['p99_ms'])} ms); all in flight after "
-                     f"{g2['ramp_seconds']:.1f} s", "", "", ""))
+                     f"(p50 {fmt(c['p50_ms'])} ms, p99 {fmt(c['p99_ms'])} ms); "
+                     + ("all in flight" if g2["reached"] >= n else "calls in flight stopped rising")
+                     + f" {g2['ramp_seconds']:.1f} s after the first create", "", "", ""))
         rows.append(("G2 vision-process RSS, summed",
                      f"idle {g2['rss_idle_kb'] / 1024:.1f} MB, in flight {g2['peak_sample'].get('rss_kb', 0) / 1024:.1f} MB "
                      f"(peak {g2['rss_peak_kb'] / 1024:.1f}); {g2['processes']} processes, {g2['threads_peak']} threads",
@@ -650,11 +686,14 @@ def table(r):
                      f"({fmt(g2.get('rss_per_call_kb'))} kB all told)", "", ""))
         si, sl = g2["status_idle"], g2["status_loaded"]
         d = g2["during_wrk"]
-        rows.append(("G2 status, idle", f"{fmt(si['rps'])} req/s, p50 {si['p50_ms']:.2f} ms, p99 {si['p99_ms']:.2f} ms",
+        rows.append(("G2 status, idle", f"{fmt(si['rps'])} req/s, p50 {si['p50_ms']:.2f} ms, p99 {si['p99_ms']:.2f} ms "
+                     f"({len(si['rounds_rps'])} x {g2.get('idle_seconds', '?')} s: "
+                     f"{', '.join(f'{v:,}' for v in si['rounds_rps'])})",
                      "", "", ""))
         rows.append((f"G2 status, {d['standin_in_flight'][0] if d['standin_in_flight'] else '?'}-"
                      f"{d['standin_in_flight'][1] if d['standin_in_flight'] else '?'} calls in flight",
-                     f"{fmt(sl['rps'])} req/s, p50 {sl['p50_ms']:.2f} ms, p99 {sl['p99_ms']:.2f} ms ({d['seconds']} s)",
+                     f"{fmt(sl['rps'])} req/s, p50 {sl['p50_ms']:.2f} ms, p99 {sl['p99_ms']:.2f} ms "
+                     f"({d.get('runs', 1)} x {d['seconds']} s: {', '.join(f'{v:,}' for v in sl['rounds_rps'])})",
                      f"{g2['ratio']:.2f}x idle", ">= 0.8x", verdict(g2["ratio"] >= 0.8)))
         f = g2["first_categories"]
         rows.append(("G2 first category of every job", f"{f['done']:,}/{f['jobs']:,} done, {f['failed_or_retrying']} failed; "
@@ -675,8 +714,10 @@ def table(r):
             notes.append(g2["fds_note"])
         cpu = g2.get("cpu_share_during_wrk") or {}
         notes.append(f"while status was measured under load: vision-process used {cpu.get('process', 0):.2f} "
-                     f"and the stand-in {cpu.get('standin', 0):.2f} of a core; status {fmt(g2['status_idle'].get('responder_cpu_us'))} "
-                     f"us CPU per request idle, {fmt(g2['status_loaded'].get('responder_cpu_us'))} under load")
+                     f"and the stand-in {cpu.get('standin', 0):.2f} of a core, the jobs changed "
+                     f"{fmt(g2.get('job_changes_per_s_during_wrk'))} times a second (text so far saved every 2 s per "
+                     f"call); status {fmt(g2['status_idle'].get('responder_cpu_us'))} us CPU per request idle, "
+                     f"{fmt(g2['status_loaded'].get('responder_cpu_us'))} under load")
         lines += ["", "G2 notes:"] + [f"  - {text}" for text in notes]
     return "\n".join(lines)
 

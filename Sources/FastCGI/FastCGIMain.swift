@@ -35,8 +35,8 @@ public enum FastCGIMain {
                     settings.socketPath = path
                     settings.inheritedSocket = nil
                 case "--threads":
-                    guard let text = arguments.next(), let count = Int(text), (1...256).contains(count) else {
-                        throw ServerError("--threads needs a number from 1 to 256")
+                    guard let text = arguments.next(), let count = Int(text), (1...1024).contains(count) else {
+                        throw ServerError("--threads needs a number from 1 to 1024")
                     }
                     settings.threads = count
                 case "--help", "-h":

@@ -248,8 +248,11 @@ def exit_with_parent(parent=os.getppid()):
 
 
 threading.Thread(target=exit_with_parent, daemon=True).start()
-server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-server.daemon_threads = True
-server.request_queue_size = 1024
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: read when the socket starts listening, so set here
+
+
+server = Server(("127.0.0.1", args.port), Handler)
 print(f"stand-in listening on {args.port}", flush=True)
 server.serve_forever()

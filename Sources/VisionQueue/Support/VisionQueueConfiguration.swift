@@ -122,7 +122,8 @@ public struct VisionQueueConfiguration: Sendable {
         processes = try int("VQ_PROCESSES", 2, 1...64)
         maxConcurrentCategories = try int("VQ_MAX_CONCURRENT_CATEGORIES", 16, 1...10_000)
         let sharedLimit = (maxConcurrentCategories + processes - 1) / processes
-        processThreads = try int("VQ_PROCESS_THREADS", min(256, max(threads, sharedLimit)), 1...256)
+        // Up to 1,024: with a hosted model each running category holds a thread for minutes.
+        processThreads = try int("VQ_PROCESS_THREADS", min(1024, max(threads, sharedLimit)), 1...1024)
         stallSeconds = try int("VQ_STALL_SECONDS", 30, 1...86_400)
         sweepIntervalSeconds = try int("VQ_SWEEP_INTERVAL_SECONDS", 15, 0...86_400)
         generatorDelayMillis = try int("VQ_GENERATOR_DELAY_MS", 3000, 0...3_600_000)

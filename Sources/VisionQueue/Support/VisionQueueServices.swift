@@ -83,7 +83,7 @@ public final class VisionQueueServices: Sendable {
         case .openai:
             let model = OpenAIGenerator(
                 settings: configuration.model, prompts: try Prompts(directory: configuration.promptsDirectory),
-                slotDirectory: configuration.socketDirectory, log: log)
+                slotDirectory: configuration.dataDirectory + "/model-call-slots", log: log)
             log.info("generating with \(configuration.model)")
             generator = model
             if configuration.assembly == .model { framer = model }

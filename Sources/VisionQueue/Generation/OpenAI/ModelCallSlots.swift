@@ -1,7 +1,7 @@
 import Glibc
 
-/// At most `count` model calls in flight across every process that shares `directory` (the
-/// socket folder, `VQ_SOCKET_DIR`: every process of one installation): `VQ_LLM_MAX_CONCURRENT`, which protects the provider when, say, a
+/// At most `count` model calls in flight across every process that shares `directory` (in the
+/// data folder, `VQ_DATA_DIR`, which every process of one installation writes to): `VQ_LLM_MAX_CONCURRENT`, which protects the provider when, say, a
 /// restart finds hundreds of jobs due at once.
 ///
 /// Each slot is a file held with `flock`: the kernel releases it when its holder exits however it
@@ -13,6 +13,7 @@ final class ModelCallSlots: @unchecked Sendable {
     init(count: Int, directory: String) {
         self.count = max(1, count)
         self.directory = directory
+        mkdir(directory, 0o700)  // an existing folder is fine; one that cannot be made is told at the first call
     }
 
     /// A held slot; `release` (or the process's exit) gives it back.
