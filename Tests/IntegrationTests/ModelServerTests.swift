@@ -19,8 +19,9 @@ struct ModelServerTests {
         let stack = try Stack.start(
             .init(environment: [
                 "VQ_GENERATOR": "openai", "VQ_LLM_BASE_URL": recorder.baseURL, "VQ_LLM_MODEL": "gemma-3-270m",
-                // About 2-4 s a category here: long enough to see the text grow, short enough for CI.
-                "VQ_LLM_MAX_TOKENS": "64", "VQ_LLM_TEMPERATURE": "0", "VQ_LLM_TIMEOUT_SECONDS": "120",
+                // About 3-5 s a category at 40-60 tokens/s: long enough for the text so far (saved every
+                // 2 s) to be seen growing, short enough for CI.
+                "VQ_LLM_MAX_TOKENS": "200", "VQ_LLM_TEMPERATURE": "0", "VQ_LLM_TIMEOUT_SECONDS": "120",
                 "VQ_LLM_MAX_CONCURRENT": "2", "VQ_PROMPTS_DIR": Stack.repositoryRoot + "/Tests/Fixtures/echo-prompts",
             ]))
         return (stack, recorder, llama)
