@@ -88,13 +88,19 @@ struct RewriteTests {
         let (jobID, _) = try finishedVision(stack, token, ["home": "A house by the sea"])
         #expect(try regenerate(stack, stack.token(for: "someone-else"), ["jobId": jobID, "category": "home"]).status == 404)
         #expect(try regenerate(stack, token, ["jobId": jobID, "category": "nope"]).status == 400)
-        // The hour allows 4 runs: the create and three rewrites; the fourth rewrite is refused.
-        for _ in 0..<3 {
+        // The hour allows 4 runs: the create and three rewrites; the next one is refused. A rewrite
+        // asked for while the last one runs is refused as well (409), and is no run; with 0 ms
+        // categories it may also find the job ended already, and then it is a run.
+        var runs = 1
+        while runs < 4 {
             #expect(try regenerate(stack, token, ["jobId": jobID, "category": "home"]).status == 200)
-            let busy = try regenerate(stack, token, ["jobId": jobID, "category": "home"])
-            #expect(busy.status == 409 || busy.status == 200, "\(busy)")
+            runs += 1
+            if runs < 4 {
+                let second = try regenerate(stack, token, ["jobId": jobID, "category": "home"])
+                #expect(second.status == 409 || second.status == 200, "\(second)")
+                if second.status == 200 { runs += 1 }
+            }
             try stack.waitForJob(jobID, token: token)
-            if busy.status == 200 { break }
         }
         let refused = try regenerate(stack, token, ["jobId": jobID, "category": "home"])
         #expect(refused.status == 429, "\(refused)")
