@@ -43,7 +43,7 @@ struct Serve: ParsableCommand {
             environment["VQ_TRIGGER_SECRET_FILE"] = try Self.generatedSecret(at: folders.data + "/trigger-secret")
         }
         // Migrate once before anything starts, so a schema problem is reported here, plainly.
-        _ = try SQLiteJobStore(path: environment["VQ_DB_PATH"]!, durability: configuration.durability)
+        try JobStoreFactory(configuration: try VisionQueueConfiguration(environment: environment)).migrate()
 
         Self.handleStopSignals()
         let parent = getppid()

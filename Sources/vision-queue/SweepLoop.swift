@@ -27,9 +27,9 @@ enum SweepLoop {
 
     static func makeSweeper(_ configuration: VisionQueueConfiguration, log: Logger) throws -> Sweeper {
         guard let secret = configuration.triggerSecret else { throw ConfigurationError("no trigger secret") }
-        let store = try SQLiteJobStore(
-            path: configuration.databasePath, durability: configuration.durability,
-            busyTimeoutMillis: Int32(configuration.busyTimeoutMillis))
+        let stores = JobStoreFactory(configuration: configuration)
+        try stores.migrate()
+        let store = try stores.open()
         let trigger = SelfTrigger(SelfTrigger.Settings(url: configuration.triggerURL, secret: secret), log: log)
         return Sweeper(store: store, trigger: trigger, lifecycle: configuration.lifecycle, log: log)
     }

@@ -12,8 +12,8 @@ extension Endpoint {
             return try handle(request)
         } catch let error as APIError {
             return Reply(error.response)
-        } catch StoreError.busy {
-            log.warning("database busy past every retry on \(request.method) \(request.path)")
+        } catch let error as StoreError where error.isTransient {
+            log.warning("\(error) on \(request.method) \(request.path); answered 503")
             return Reply(APIError.unavailable("The service is busy; try again in a moment.").response)
         } catch {
             log.error("\(request.method) \(request.path) failed: \(error)")

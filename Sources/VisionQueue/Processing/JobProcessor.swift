@@ -181,15 +181,16 @@ public final class JobProcessor: @unchecked Sendable {
 
     private static let slowCategories = Atomic<Int>(0)
 
-    /// Stores a result, retrying while the database stays busy: the text may have cost minutes
-    /// of generation (and money), so a locked database must not throw it away.
+    /// Stores a result, retrying for about half a minute while the database is busy or out of
+    /// reach (a restart, a failover): the text may have cost minutes of generation (and money), so
+    /// a moment without the database must not throw it away. The lease is renewed meanwhile.
     private func persisting<T>(_ write: () throws(StoreError) -> T) throws(StoreError) -> T {
-        var delays: [useconds_t] = [200_000, 1_000_000, 3_000_000]
+        var delays: [useconds_t] = [200_000, 1_000_000, 3_000_000, 5_000_000, 10_000_000, 10_000_000]
         while true {
             do {
                 return try write()
-            } catch .busy where !delays.isEmpty {
-                log.warning("database busy while storing a result; trying again")
+            } catch let error where error.isTransient && !delays.isEmpty {
+                log.warning("\(error) while storing a result; trying again")
                 usleep(delays.removeFirst())
             }
         }

@@ -37,15 +37,16 @@ public final class VisionQueueServices: Sendable {
         if configuration.developmentMode {
             log.warning("VQ_JWT_SECRET is not set: single-user development mode, every request is '\(Authenticator.developmentUserID)'")
         }
-        try FileManager.default.createParentDirectory(of: configuration.databasePath)
+        stores = JobStoreFactory(configuration: configuration)
         // Migrate once up front so a schema problem stops the binary at start, not on a request.
-        _ = try makeStore()
+        try stores.migrate()
     }
 
+    /// Where each thread's store comes from.
+    public let stores: JobStoreFactory
+
     public func makeStore() throws -> JobStore {
-        try SQLiteJobStore(
-            path: configuration.databasePath, durability: configuration.durability,
-            busyTimeoutMillis: Int32(configuration.busyTimeoutMillis))
+        try stores.open()
     }
 
     private func requireTriggerSecret() throws -> String {

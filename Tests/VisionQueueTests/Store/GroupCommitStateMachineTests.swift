@@ -10,8 +10,8 @@ struct GroupCommitStateMachineTests {
     typealias Action = Machine.Action
     typealias Wakes = Machine.Wakes
 
-    let diskFull = StoreError.database(code: 13, message: "database or disk is full")
-    let ioError = StoreError.database(code: 10, message: "disk I/O error")
+    let diskFull = StoreError.backend(code: "13", message: "database or disk is full")
+    let ioError = StoreError.backend(code: "10", message: "disk I/O error")
 
     /// A writer arriving at a free connection begins `group` and runs its work in it.
     private func begins(_ machine: inout Machine, _ group: String, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -47,7 +47,7 @@ struct GroupCommitTests {
                             work()
                             journal.add("member \(name)")
                             if endingTheTransaction { transaction.end() }
-                            if failing || endingTheTransaction { throw StoreError.database(code: 1, message: "\(name) failed") }
+                            if failing || endingTheTransaction { throw StoreError.backend(code: "1", message: "\(name) failed") }
                             return name
                         },
                         commit: { () throws(StoreError) in
@@ -121,7 +121,7 @@ struct GroupCommitTests {
         #expect(journal.count("rollback") == 0)
         #expect(try first.result?.get() == "a")
         #expect(try last.result?.get() == "c")
-        #expect(throws: StoreError.database(code: 1, message: "b failed")) { try failing.result?.get() }
+        #expect(throws: StoreError.backend(code: "1", message: "b failed")) { try failing.result?.get() }
     }
 
     @Test func aGroupWithoutDurableMembersIsNotSynced() {
@@ -158,7 +158,7 @@ struct GroupCommitTests {
 
         // "a"'s work went with the transaction: it is told to try again, "b" gets its own error.
         #expect(throws: StoreError.busy) { try first.result?.get() }
-        #expect(throws: StoreError.database(code: 1, message: "b failed")) { try breaking.result?.get() }
+        #expect(throws: StoreError.backend(code: "1", message: "b failed")) { try breaking.result?.get() }
         #expect(journal.count("commit") == 0)
         let next = Writer(commits, journal, name: "c", transaction: transaction)
         #expect(try next.result?.get() == "c")
@@ -183,7 +183,7 @@ struct GroupCommitTests {
 
         #expect(try joining.result?.get() == "c", "c writes in a transaction of its own: \(journal.all)")
         #expect(throws: StoreError.busy) { try first.result?.get() }
-        #expect(throws: StoreError.database(code: 1, message: "b failed")) { try breaking.result?.get() }
+        #expect(throws: StoreError.backend(code: "1", message: "b failed")) { try breaking.result?.get() }
         #expect(journal.count("begin") == 2)
         #expect(journal.count("commit") == 1)
     }

@@ -49,7 +49,7 @@ final class SQLiteHandle {
         guard code == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
             sqlite3_close_v2(db)
-            throw .database(code: code, message: message)
+            throw .backend(code: Self.codeName(code), message: message)
         }
         self.db = db
         self.busyTimeoutMillis = busyTimeoutMillis
@@ -128,7 +128,7 @@ final class SQLiteHandle {
     /// restart the log is read back from the disk.
     func syncLog() throws(StoreError) {
         let code = vq_sqlite3_sync_wal(db)
-        if code == SQLITE_NOTFOUND { throw StoreError.database(code: code, message: "the write-ahead log is not open") }
+        if code == SQLITE_NOTFOUND { throw StoreError.backend(code: Self.codeName(code), message: "the write-ahead log is not open") }
         guard code == SQLITE_OK else { fatalError("cannot sync the write-ahead log (SQLite error \(code)); stopping") }
     }
 
@@ -172,7 +172,18 @@ final class SQLiteHandle {
     private static func error(code: Int32, message: String) -> StoreError {
         switch code & 0xFF {
         case SQLITE_BUSY, SQLITE_LOCKED: .busy
-        default: .database(code: code, message: message)
+        default: .backend(code: codeName(code), message: message)
         }
+    }
+
+    /// `SQLITE_IOERR (10)`: SQLite's name for a result code, with the number.
+    static func codeName(_ code: Int32) -> String {
+        let names: [Int32: String] = [
+            1: "SQLITE_ERROR", 2: "SQLITE_INTERNAL", 3: "SQLITE_PERM", 4: "SQLITE_ABORT", 5: "SQLITE_BUSY", 6: "SQLITE_LOCKED",
+            7: "SQLITE_NOMEM", 8: "SQLITE_READONLY", 9: "SQLITE_INTERRUPT", 10: "SQLITE_IOERR", 11: "SQLITE_CORRUPT",
+            12: "SQLITE_NOTFOUND", 13: "SQLITE_FULL", 14: "SQLITE_CANTOPEN", 15: "SQLITE_PROTOCOL", 17: "SQLITE_SCHEMA",
+            18: "SQLITE_TOOBIG", 19: "SQLITE_CONSTRAINT", 20: "SQLITE_MISMATCH", 21: "SQLITE_MISUSE", 26: "SQLITE_NOTADB",
+        ]
+        return "\(names[code & 0xFF] ?? "SQLITE") (\(code))"
     }
 }

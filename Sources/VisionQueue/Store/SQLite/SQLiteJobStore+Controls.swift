@@ -13,13 +13,13 @@ extension SQLiteJobStore {
                 try abandonRerun(id, categoryError: "The retry or rewrite was cancelled.", jobError: nil, now: now)
                 return .cancelled
             }
-            try db.run(
-                """
-                UPDATE vision_generation_jobs
-                SET version = version + 1, status = 'cancelled', current_category = NULL, completed_at = ?, updated_at = ?,
+            try updateJob(
+                id,
+                set: """
+                    status = 'cancelled', current_category = NULL, completed_at = ?, updated_at = ?,
                     error = 'Cancelled by the user.'
-                WHERE id = ?
-                """, [.int(now), .int(now), .text(id.rawValue)])
+                    """,
+                [.int(now), .int(now)])
             // A section being rewritten keeps its earlier text.
             let restored = try db.run(
                 """
@@ -58,13 +58,13 @@ extension SQLiteJobStore {
                 WHERE job_id = ? AND status = 'failed'
                 """, [.int(now), .text(id.rawValue)])
             guard reset > 0 else { return .nothingFailed }
-            try db.run(
-                """
-                UPDATE vision_generation_jobs
-                SET version = version + 1, status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL, updated_at = ?,
-                    assembly_claimed_until = NULL, assembly_claim_token = NULL
-                WHERE id = ?
-                """, [.int(now), .text(id.rawValue)])
+            try updateJob(
+                id,
+                set: """
+                    status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL,
+                    updated_at = ?, assembly_claimed_until = NULL, assembly_claim_token = NULL
+                    """,
+                [.int(now)])
             try recordRerun(id, userID: userID, kind: "retry", now: now)
             return .started(categories: reset)
         }
@@ -96,14 +96,15 @@ extension SQLiteJobStore {
                 all[category] = notes.isEmpty ? nil : notes
                 try db.run("UPDATE vision_generation_jobs SET input = ? WHERE id = ?", [.text(Self.encodeNotes(all)), .text(id.rawValue)])
             }
-            try db.run(
-                """
-                UPDATE vision_generation_jobs
-                SET version = version + 1, status = 'pending', error = NULL, completed_at = NULL, updated_at = ?,
-                    categories_completed = categories_completed - ?, categories_failed = categories_failed - ?,
-                    assembly_claimed_until = NULL, assembly_claim_token = NULL
-                WHERE id = ?
-                """, [.int(now), .int(wasDone ? 1 : 0), .int(wasDone ? 0 : 1), .text(id.rawValue)])
+            try updateJob(
+                id,
+                set: """
+                    status = 'pending', error = NULL, completed_at = NULL, updated_at = ?,
+                    categories_completed = categories_completed - ?,
+                    categories_failed = categories_failed - ?, assembly_claimed_until = NULL,
+                    assembly_claim_token = NULL
+                    """,
+                [.int(now), .int(wasDone ? 1 : 0), .int(wasDone ? 0 : 1)])
             try recordRerun(id, userID: userID, kind: "regenerate", now: now)
             return .started(categories: 1)
         }
@@ -158,17 +159,14 @@ extension SQLiteJobStore {
         let (done, failed) = try db.row(
             "SELECT SUM(status = 'done'), SUM(status = 'failed') FROM vision_job_categories WHERE job_id = ?",
             [.text(id.rawValue)]) { ($0.int(0), $0.int(1)) } ?? (0, 0)
-        try db.run(
-            """
-            UPDATE vision_generation_jobs
-            SET version = version + 1, status = 'completed', current_category = NULL, completed_at = ?, updated_at = ?,
-                categories_completed = ?, categories_failed = ?, error = ?, assembly_claimed_until = NULL,
-                assembly_claim_token = NULL
-            WHERE id = ?
-            """,
-            [.int(now), .int(now), .int(done), .int(failed),
-             .optional(jobError ?? (failed == 0 ? nil : "\(failed) of \(VisionCategory.count) categories could not be written.")),
-             .text(id.rawValue)])
+        try updateJob(
+            id,
+            set: """
+                status = 'completed', current_category = NULL, completed_at = ?, updated_at = ?,
+                categories_completed = ?, categories_failed = ?, error = ?,
+                assembly_claimed_until = NULL, assembly_claim_token = NULL
+                """,
+            [.int(now), .int(now), .int(done), .int(failed), .optional(jobError ?? (failed == 0 ? nil : "\(failed) of \(VisionCategory.count) categories could not be written."))])
     }
 
     private func recordRerun(_ id: JobID, userID: String, kind: String, now: EpochMillis) throws(StoreError) {
@@ -214,9 +212,7 @@ extension SQLiteJobStore {
     public func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
         try db.writeTransaction { () throws(StoreError) -> Bool in
             guard try releaseClaimRow(claim, now: now) else { return false }
-            try db.run(
-                "UPDATE vision_generation_jobs SET version = version + 1, current_category = NULL, updated_at = ? WHERE id = ?",
-                [.int(now), .text(claim.jobID.rawValue)])
+            try updateJob(claim.jobID, set: "current_category = NULL, updated_at = ?", [.int(now)])
             return true
         }
     }

@@ -8,14 +8,15 @@ public final class SQLiteJobStore: JobStore {
     /// Recorded on each claim (`lease_owner`) so an operator can see which process holds a category.
     private let owner: String
 
-    /// Opens the database and brings its schema up to date.
+    /// Opens the database; `migrating` brings its schema up to date first (what
+    /// `JobStoreFactory.migrate` does once per process; tools and tests do it on open).
     public init(
         path: String, durability: SQLiteDurability = .full, busyTimeoutMillis: Int32 = 5_000,
-        owner: String = "pid \(getpid())"
+        owner: String = "pid \(getpid())", migrating: Bool = true
     ) throws(StoreError) {
         db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, durability: durability)
         self.owner = owner
-        try SQLiteSchema.migrate(db)
+        if migrating { try SQLiteSchema.migrate(db) }
     }
 
     // MARK: Creating and reading
@@ -247,13 +248,13 @@ public final class SQLiteJobStore: JobStore {
                         """,
                         [.int(Int64(attempt)), .text(token), .text(owner), .int(expires), .int(now), .int(now),
                          .text(id.rawValue), .int(Int64(category.position))]) { Int($0.int(0)) } ?? attempt
-                    try db.run(
-                        """
-                        UPDATE vision_generation_jobs
-                        SET version = version + 1, status = 'processing', current_category = ?, started_at = COALESCE(started_at, ?),
-                            updated_at = ?
-                        WHERE id = ?
-                        """, [.text(category.key), .int(now), .int(now), .text(id.rawValue)])
+                    try updateJob(
+                        id,
+                        set: """
+                            status = 'processing', current_category = ?,
+                            started_at = COALESCE(started_at, ?), updated_at = ?
+                            """,
+                        [.text(category.key), .int(now), .int(now)])
                     let notes = try Self.decodeNotes(input)
                     return .claimed(
                         CategoryClaim(
@@ -294,12 +295,13 @@ public final class SQLiteJobStore: JobStore {
             """, [.text("The rewrite failed (\(error)); the earlier text is kept."), .int(now), .int(now), .text(id.rawValue),
                   .int(Int64(category.position))])
         if restored == 1 {
-            try db.run(
-                """
-                UPDATE vision_generation_jobs
-                SET version = version + 1, categories_completed = categories_completed + 1, current_category = NULL, updated_at = ?
-                WHERE id = ?
-                """, [.int(now), .text(id.rawValue)])
+            try updateJob(
+                id,
+                set: """
+                    categories_completed = categories_completed + 1, current_category = NULL,
+                    updated_at = ?
+                    """,
+                [.int(now)])
             return
         }
         try db.run(
@@ -309,12 +311,10 @@ public final class SQLiteJobStore: JobStore {
                 partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, completed_at = ?, updated_at = ?
             WHERE job_id = ? AND position = ?
             """, [.text(error), .int(now), .int(now), .text(id.rawValue), .int(Int64(category.position))])
-        try db.run(
-            """
-            UPDATE vision_generation_jobs
-            SET version = version + 1, categories_failed = categories_failed + 1, current_category = NULL, updated_at = ? WHERE id = ?
-            """,
-            [.int(now), .text(id.rawValue)])
+        try updateJob(
+            id,
+            set: "categories_failed = categories_failed + 1, current_category = NULL, updated_at = ?",
+            [.int(now)])
     }
 
     /// The claim's row, only while the claim still holds: same token, still running, job not ended.
@@ -355,11 +355,13 @@ public final class SQLiteJobStore: JobStore {
             try recordCall(
                 claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis),
                 outcome: generation.truncated ? "truncated" : "written", error: nil, now: now)
-            try db.run(
-                """
-                UPDATE vision_generation_jobs
-                SET version = version + 1, categories_completed = categories_completed + 1, current_category = NULL, updated_at = ? WHERE id = ?
-                """, [.int(now), .text(claim.jobID.rawValue)])
+            try updateJob(
+                claim.jobID,
+                set: """
+                    categories_completed = categories_completed + 1, current_category = NULL,
+                    updated_at = ?
+                    """,
+                [.int(now)])
             return true
         }
     }
@@ -422,9 +424,7 @@ public final class SQLiteJobStore: JobStore {
                     try recordLostCall(claim, call, now: now)
                     return nil
                 }
-                try db.run(
-                    "UPDATE vision_generation_jobs SET version = version + 1, current_category = NULL, updated_at = ? WHERE id = ?",
-                    [.int(now), .text(claim.jobID.rawValue)])
+                try updateJob(claim.jobID, set: "current_category = NULL, updated_at = ?", [.int(now)])
             case .fail:
                 let owns = try db.row(
                     "SELECT 1 FROM vision_job_categories WHERE \(Self.ownsClaim)", Self.claimKey(claim)) { _ in true }
@@ -468,13 +468,14 @@ public final class SQLiteJobStore: JobStore {
                     partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, completed_at = ?, updated_at = ?
                 WHERE job_id = ? AND status NOT IN ('done', 'failed')
                 """, [.text(error), .int(now), .int(now), .text(claim.jobID.rawValue)])
-            try db.run(
-                """
-                UPDATE vision_generation_jobs
-                SET version = version + 1, status = 'failed', error = ?, categories_failed = categories_failed + ?,
-                    categories_completed = categories_completed + ?, current_category = NULL, completed_at = ?, updated_at = ?
-                WHERE id = ?
-                """, [.text(error), .int(Int64(failed)), .int(Int64(restored)), .int(now), .int(now), .text(claim.jobID.rawValue)])
+            try updateJob(
+                claim.jobID,
+                set: """
+                    status = 'failed', error = ?, categories_failed = categories_failed + ?,
+                    categories_completed = categories_completed + ?, current_category = NULL,
+                    completed_at = ?, updated_at = ?
+                    """,
+                [.text(error), .int(Int64(failed)), .int(Int64(restored)), .int(now), .int(now)])
             return true
         }
     }
@@ -489,7 +490,7 @@ public final class SQLiteJobStore: JobStore {
                     WHERE \(Self.ownsClaim)
                     """, [.text(text)] + Self.claimKey(claim)) == 1
             else { return false }
-            try bumpVersion(claim.jobID)
+            try updateJob(claim.jobID)
             return true
         }
     }
@@ -501,14 +502,19 @@ public final class SQLiteJobStore: JobStore {
                     "UPDATE vision_job_categories SET waiting_until = ?, waiting_reason = ? WHERE \(Self.ownsClaim)",
                     [.int(until), .text(reason)] + Self.claimKey(claim)) == 1
             else { return false }
-            try bumpVersion(claim.jobID)
+            try updateJob(claim.jobID)
             return true
         }
     }
 
-    /// A change the status answer shows, without progress the sweep should count.
-    private func bumpVersion(_ id: JobID) throws(StoreError) {
-        try db.run("UPDATE vision_generation_jobs SET version = version + 1 WHERE id = ?", [.text(id.rawValue)])
+    /// The one statement that changes a job's row: every change bumps its version, which is how
+    /// status knows a cached answer went stale (`jobVersion`). With no assignments, a change the
+    /// status answer shows (live text, a wait) without progress the sweep should count.
+    func updateJob(_ id: JobID, set assignments: String = "", _ values: [SQLiteValue] = []) throws(StoreError) {
+        let sql = assignments.isEmpty
+            ? "UPDATE vision_generation_jobs SET version = version + 1 WHERE id = ?"
+            : "UPDATE vision_generation_jobs SET version = version + 1, \(assignments) WHERE id = ?"
+        try db.run(sql, values + [.text(id.rawValue)])
     }
 
     public func claimAssembly(_ id: JobID, token: String, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool {
@@ -575,13 +581,13 @@ public final class SQLiteJobStore: JobStore {
             }
             switch ending {
             case .failed(let reason):
-                try db.run(
-                    """
-                    UPDATE vision_generation_jobs
-                    SET version = version + 1, status = 'failed', error = ?, current_category = NULL, completed_at = ?, updated_at = ?,
-                        assembly_claimed_until = NULL, assembly_claim_token = NULL
-                    WHERE id = ?
-                    """, [.text(reason), .int(now), .int(now), .text(id.rawValue)])
+                try updateJob(
+                    id,
+                    set: """
+                        status = 'failed', error = ?, current_category = NULL, completed_at = ?,
+                        updated_at = ?, assembly_claimed_until = NULL, assembly_claim_token = NULL
+                        """,
+                    [.text(reason), .int(now), .int(now)])
             case .completed:
                 let sections = try doneSections(of: id)
                 // A retried or rewritten job keeps its vision id, so links to the vision keep
@@ -607,16 +613,14 @@ public final class SQLiteJobStore: JobStore {
                      .int((earlier?.1 ?? 0) + 1)]
                         + VisionCategory.allCases.map { .optional(sections[$0]) })
                 let failed = records.filter { $0.state == .failed }.count
-                try db.run(
-                    """
-                    UPDATE vision_generation_jobs
-                    SET version = version + 1, status = 'completed', vision_id = ?, current_category = NULL, completed_at = ?, updated_at = ?,
-                        error = ?, assembly_note = ?, assembly_claimed_until = NULL, assembly_claim_token = NULL
-                    WHERE id = ?
-                    """,
-                    [.text(visionID), .int(now), .int(now),
-                     failed == 0 ? .null : .text("\(failed) of \(VisionCategory.count) categories could not be written."),
-                     .optional(assembly.note), .text(id.rawValue)])
+                try updateJob(
+                    id,
+                    set: """
+                        status = 'completed', vision_id = ?, current_category = NULL,
+                        completed_at = ?, updated_at = ?, error = ?, assembly_note = ?,
+                        assembly_claimed_until = NULL, assembly_claim_token = NULL
+                        """,
+                    [.text(visionID), .int(now), .int(now), failed == 0 ? .null : .text("\(failed) of \(VisionCategory.count) categories could not be written."), .optional(assembly.note)])
             }
             return ending
         }

@@ -25,7 +25,7 @@ enum SQLiteWriterRegistry {
     static func writer(path: String, busyTimeoutMillis: Int32) throws(StoreError) -> SQLiteWriter {
         var status = stat()
         guard stat(path, &status) == 0 else {
-            throw StoreError.database(code: 14, message: "cannot stat \(path): errno \(errno)")  // SQLITE_CANTOPEN
+            throw StoreError.backend(code: SQLiteHandle.codeName(14), message: "cannot stat \(path): errno \(errno)")
         }
         let identity = FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
         return try writers.withLock { writers throws(StoreError) -> SQLiteWriter in
