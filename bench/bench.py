@@ -284,7 +284,7 @@ class Stack:
     def wait_final(self, db, job_id, seconds=60, interval=0.0005):
         deadline = time.time() + seconds
         while time.time() < deadline:
-            row = db.execute("SELECT status, created_at, completed_at FROM vision_generation_jobs WHERE id = ?",
+            row = db.execute("SELECT status, created_at_ms, completed_at_ms FROM vision_generation_jobs WHERE id = ?",
                              (job_id,)).fetchone()
             if row and row[0] in FINAL:
                 return row
@@ -574,8 +574,8 @@ def end_to_end(stack, jobs, timeout, run_index):
     since = int(began * 1000) - 1
     while time.time() < deadline:
         done, last = db.execute(
-            "SELECT count(*), max(completed_at) FROM vision_generation_jobs "
-            "WHERE created_at >= ? AND user_id LIKE ? AND status IN ('completed', 'failed', 'cancelled')",
+            "SELECT count(*), max(completed_at_ms) FROM vision_generation_jobs "
+            "WHERE created_at_ms >= ? AND user_id LIKE ? AND status IN ('completed', 'failed', 'cancelled')",
             (since, f"bench-e2e-{run_index}-%")).fetchone()
         if done >= len(created):
             break
@@ -609,7 +609,7 @@ def seed(path, template_db, template_job, count):
     db.execute("PRAGMA cache_size=-1000000")
     db.execute("PRAGMA temp_store=MEMORY")
     db.execute("ATTACH DATABASE ? AS tpl", (f"file:{template_db}?mode=ro",))
-    created = db.execute("SELECT created_at FROM tpl.vision_generation_jobs WHERE id = ?", (template_job,)).fetchone()[0]
+    created = db.execute("SELECT created_at_ms FROM tpl.vision_generation_jobs WHERE id = ?", (template_job,)).fetchone()[0]
     now = int(time.time() * 1000)
     users = max(1, count // 10)
 
@@ -619,7 +619,7 @@ def seed(path, template_db, template_job, count):
             names.append(column)
             if column in overrides:
                 parts.append(overrides[column])
-            elif column.endswith("_at"):  # every timestamp moves with the copy's creation time
+            elif column.endswith(("_at", "_at_ms")):  # every timestamp moves with the copy's creation time
                 parts.append(f"{alias}.{column} + (s.t - {created})")
             else:
                 parts.append(f"{alias}.{column}")

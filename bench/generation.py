@@ -101,7 +101,7 @@ def wait_job(stack, db, job_id, seconds):
     server's completed_at, so the polling interval does not enter the figure)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
-        row = db.execute("SELECT status, created_at, completed_at FROM vision_generation_jobs WHERE id = ?",
+        row = db.execute("SELECT status, created_at_ms, completed_at_ms FROM vision_generation_jobs WHERE id = ?",
                          (job_id,)).fetchone()
         if row and row[0] in bench.FINAL:
             return row
@@ -526,14 +526,14 @@ def figure_g2(args, work):
         """SELECT count(*), sum(c.status = 'done'), sum(c.status IN ('failed', 'retrying')),
                   min(c.started_at), max(c.started_at), min(c.completed_at), max(c.completed_at)
            FROM vision_job_categories c JOIN vision_generation_jobs j ON j.id = c.job_id
-           WHERE j.created_at >= ? AND j.user_id != ?
+           WHERE j.created_at_ms >= ? AND j.user_id != ?
              AND c.position = (SELECT min(position) FROM vision_job_categories WHERE job_id = c.job_id
                                AND started_at IS NOT NULL)""", (since, G2_PROBE_USER)).fetchone()
-    never = db.execute("SELECT count(*) FROM vision_generation_jobs WHERE created_at >= ? AND user_id != ? "
-                       "AND started_at IS NULL", (since, G2_PROBE_USER)).fetchone()[0]
+    never = db.execute("SELECT count(*) FROM vision_generation_jobs WHERE created_at_ms >= ? AND user_id != ? "
+                       "AND started_at_ms IS NULL", (since, G2_PROBE_USER)).fetchone()[0]
     errors = db.execute(
         "SELECT c.error, count(*) FROM vision_job_categories c JOIN vision_generation_jobs j ON j.id = c.job_id "
-        "WHERE j.created_at >= ? AND c.error IS NOT NULL GROUP BY c.error ORDER BY 2 DESC LIMIT 5",
+        "WHERE j.created_at_ms >= ? AND c.error IS NOT NULL GROUP BY c.error ORDER BY 2 DESC LIMIT 5",
         (since,)).fetchall()
     db.close()
 

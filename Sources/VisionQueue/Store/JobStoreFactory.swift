@@ -14,14 +14,14 @@ public struct JobStoreFactory: Sendable {
     /// Brings the schema up to date; a schema newer than this build stops the caller.
     public func migrate() throws {
         try FileManager.default.createParentDirectory(of: configuration.databasePath)
-        _ = try SQLiteJobStore(
+        _ = try SQLJobStore.sqlite(
             path: configuration.databasePath, durability: configuration.durability,
             busyTimeoutMillis: Int32(configuration.busyTimeoutMillis), migrating: true)
     }
 
     /// A connection for one thread, on a schema `migrate()` brought up to date.
     public func open() throws(StoreError) -> JobStore {
-        try SQLiteJobStore(
+        try SQLJobStore.sqlite(
             path: configuration.databasePath, durability: configuration.durability,
             busyTimeoutMillis: Int32(configuration.busyTimeoutMillis), migrating: false)
     }

@@ -9,7 +9,7 @@ final class EndpointFixture {
     static let jwtSecret = "endpoint-jwt-secret"
 
     let file = TemporaryDatabase()
-    let store: SQLiteJobStore
+    let store: SQLJobStore
     let trigger = RecordingTrigger()
     let configuration: VisionQueueConfiguration
     let authenticator: Authenticator
@@ -22,7 +22,7 @@ final class EndpointFixture {
         var environment = ["VQ_TRIGGER_SECRET": Self.triggerSecret, "VQ_GENERATOR_DELAY_MS": "0"]
         if jwt { environment["VQ_JWT_SECRET"] = Self.jwtSecret }
         configuration = try VisionQueueConfiguration(environment: environment)
-        store = try SQLiteJobStore(path: file.path)
+        store = try SQLJobStore.sqlite(path: file.path)
         authenticator = Authenticator(configuration: configuration, log: quietLog)
         create = Router.create(
             CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),

@@ -5,10 +5,10 @@ import Testing
 @Suite("JobProcessor")
 final class JobProcessorTests {
     let file = TemporaryDatabase()
-    let store: SQLiteJobStore
+    let store: SQLJobStore
     let trigger = RecordingTrigger()
 
-    init() throws { store = try SQLiteJobStore(path: file.path) }
+    init() throws { store = try SQLJobStore.sqlite(path: file.path) }
 
     deinit { file.remove() }
 

@@ -3,19 +3,19 @@ import Testing
 @testable import VisionQueue
 
 /// Each test gets its own instance, hence its own database file, removed when the test ends.
-@Suite("SQLiteJobStore")
+@Suite("SQLJobStore")
 final class SQLiteJobStoreTests {
     let lifecycle = JobLifecycle(policy: RetryPolicy(maxAttempts: 3, leaseMillis: 60_000, backoffBaseMillis: 1_000))
     let file = TemporaryDatabase()
-    let store: SQLiteJobStore
+    let store: SQLJobStore
 
     init() throws {
-        store = try SQLiteJobStore(path: file.path)
+        store = try SQLJobStore.sqlite(path: file.path)
     }
 
     deinit { file.remove() }
 
-    private func claim(_ store: SQLiteJobStore, _ id: JobID, at now: EpochMillis, lifecycle: JobLifecycle? = nil,
+    private func claim(_ store: SQLJobStore, _ id: JobID, at now: EpochMillis, lifecycle: JobLifecycle? = nil,
                        sourceLocation: SourceLocation = #_sourceLocation) throws -> CategoryClaim {
         let result = try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle ?? self.lifecycle)
         guard case .claimed(let claim) = result else {
@@ -27,7 +27,7 @@ final class SQLiteJobStoreTests {
 
     private struct ClaimFailed: Error {}
 
-    private func stored(_ store: SQLiteJobStore, _ id: JobID, owner: String = "alice") throws -> Job {
+    private func stored(_ store: SQLJobStore, _ id: JobID, owner: String = "alice") throws -> Job {
         try #require(try store.job(id, ownedBy: owner))
     }
 
@@ -380,7 +380,7 @@ final class SQLiteJobStoreTests {
 
         DispatchQueue.concurrentPerform(iterations: 2) { worker in
             do {
-                let store = try SQLiteJobStore(path: file.path)
+                let store = try SQLJobStore.sqlite(path: file.path)
                 log.arriveAndWait()
                 for id in jobs {
                     claiming: while true {
@@ -423,7 +423,7 @@ final class SQLiteJobStoreTests {
         let first = try claim(store, id, at: t0)
         #expect(try store.recordSuccess(first, output: "Fun", now: t0))
         for _ in 0..<3 {
-            let reopened = try SQLiteJobStore(path: file.path)
+            let reopened = try SQLJobStore.sqlite(path: file.path)
             let job = try #require(try reopened.job(id, ownedBy: "alice"))
             #expect(job.categoriesCompleted == 1)
             #expect(job.categories[0].state == .done)
@@ -436,14 +436,14 @@ final class SQLiteJobStoreTests {
     @Test func aSchemaNewerThanThisBuildIsRefused() throws {
         try SQLiteConnection(path: file.path).execute("PRAGMA user_version = 99")
         #expect(throws: StoreError.schemaTooNew(found: 99, supported: SQLiteSchema.version)) {
-            try SQLiteJobStore(path: file.path)
+            try SQLJobStore.sqlite(path: file.path)
         }
     }
 
     // MARK: Rows that do not parse
 
     /// Runs SQL behind the store's back, as a hand edit or a broken disk would.
-    private func tamper(_ sql: String, _ values: [SQLiteValue] = []) throws {
+    private func tamper(_ sql: String, _ values: [SQLValue] = []) throws {
         let db = try SQLiteConnection(path: file.path)
         try db.writeTransaction { () throws(StoreError) in _ = try db.run(sql, values) }
     }
@@ -456,7 +456,7 @@ final class SQLiteJobStoreTests {
     @Test func aJobWhoseIDIsNotAUUIDIsAnErrorNotAJobWithANewID() throws {
         try tamper(
             """
-            INSERT INTO vision_generation_jobs (id, user_id, status, input, created_at, updated_at)
+            INSERT INTO vision_generation_jobs (id, user_id, status, input, created_at_ms, updated_at)
             VALUES ('not-a-uuid', 'mallory', 'pending', '{}', ?, ?)
             """, [.int(t0), .int(t0)])
         let error = #expect(throws: StoreError.self) { try self.store.jobs(ownedBy: "mallory", limit: 10) }
@@ -521,13 +521,13 @@ private final class ClaimLog: @unchecked Sendable {
 }
 
 /// Rewriting one section: what the store keeps and restores.
-@Suite("SQLiteJobStore rewrites")
+@Suite("SQLJobStore rewrites")
 final class SQLiteJobStoreRewriteTests {
     let lifecycle = JobLifecycle(policy: RetryPolicy(maxAttempts: 1, leaseMillis: 60_000, backoffBaseMillis: 1_000))
     let file = TemporaryDatabase()
-    let store: SQLiteJobStore
+    let store: SQLJobStore
 
-    init() throws { store = try SQLiteJobStore(path: file.path) }
+    init() throws { store = try SQLJobStore.sqlite(path: file.path) }
     deinit { file.remove() }
 
     /// A completed job whose sections are "text of <key>".

@@ -1,7 +1,7 @@
 /// One thread's access to the database: its own handle for reads, and the process's shared
 /// writer (`SQLiteWriter`) for write transactions.
-public final class SQLiteConnection {
-    public typealias Value = SQLiteValue
+public final class SQLiteConnection: SQLDatabase {
+    public typealias Value = SQLValue
     public typealias Row = SQLiteRow
 
     /// This thread's handle for reads.
@@ -32,21 +32,28 @@ public final class SQLiteConnection {
 
     /// Runs a statement that returns no rows; answers how many rows it changed.
     @discardableResult
-    public func run(_ sql: String, _ values: [Value] = []) throws(StoreError) -> Int {
+    public func run(_ sql: String, _ values: [Value]) throws(StoreError) -> Int {
         try current.run(sql, values)
     }
 
     /// Runs a query and maps every row; a row `map` cannot read fails the query.
-    public func rows<T>(_ sql: String, _ values: [Value] = [], _ map: (Row) throws(StoreError) -> T) throws(StoreError) -> [T] {
+    public func rows<T>(_ sql: String, _ values: [Value], _ map: (any SQLRow) throws(StoreError) -> T) throws(StoreError) -> [T] {
         var result: [T] = []
         try current.forEachRow(sql, values) { row throws(StoreError) in result.append(try map(row)) }
         return result
     }
 
     /// Runs a query and maps its first row, if any.
-    public func row<T>(_ sql: String, _ values: [Value] = [], _ map: (Row) throws(StoreError) -> T) throws(StoreError) -> T? {
-        try current.firstRow(sql, values, map)
+    public func row<T>(_ sql: String, _ values: [Value], _ map: (any SQLRow) throws(StoreError) -> T) throws(StoreError) -> T? {
+        try current.firstRow(sql, values) { row throws(StoreError) in try map(row) }
     }
+
+    /// Nothing to do: `BEGIN IMMEDIATE` holds the database's one write lock for the whole
+    /// transaction, so no other writer reads or writes the job meanwhile.
+    public func lockJob(_ id: JobID) throws(StoreError) {}
+
+    /// Nothing to do, for the same reason as `lockJob`.
+    public func lockKey(_ key: String) throws(StoreError) {}
 
     /// Runs `body` in a write transaction taken with `BEGIN IMMEDIATE`, so two writers never
     /// deadlock upgrading read locks; returns once it is committed. The transaction may be shared
@@ -57,7 +64,7 @@ public final class SQLiteConnection {
     /// `durable: false` does not wait for the disk, for changes that may be lost on a power cut
     /// without harm (a claim: the category is simply claimed again); any later durable commit
     /// syncs them with it. With `durability` `.normal`, no commit waits for the disk.
-    public func writeTransaction<T>(durable: Bool = true, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+    public func writeTransaction<T>(durable: Bool, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         precondition(!inTransaction, "nested transaction")
         let handle = writer.handle
         let busyTimeoutMillis = busyTimeoutMillis

@@ -1,17 +1,7 @@
 import CSQLite
 
-/// A value bound to a `?` placeholder.
-public enum SQLiteValue: Sendable, Equatable {
-    case int(Int64)
-    case text(String)
-    case null
-
-    public static func optional(_ text: String?) -> SQLiteValue { text.map(SQLiteValue.text) ?? .null }
-    public static func optional(_ int: Int64?) -> SQLiteValue { int.map(SQLiteValue.int) ?? .null }
-}
-
 /// Read access to the current row of a statement while it is being stepped.
-public struct SQLiteRow {
+public struct SQLiteRow: SQLRow {
     fileprivate let statement: OpaquePointer
 
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
@@ -88,7 +78,7 @@ final class SQLiteHandle {
     }
 
     /// Runs a statement that returns no rows; answers how many rows it changed.
-    func run(_ sql: String, _ values: [SQLiteValue]) throws(StoreError) -> Int {
+    func run(_ sql: String, _ values: [SQLValue]) throws(StoreError) -> Int {
         let statement = try prepared(sql, values)
         defer { sqlite3_reset(statement) }
         var code = sqlite3_step(statement)
@@ -98,7 +88,7 @@ final class SQLiteHandle {
     }
 
     /// Runs a query and hands every row to `each`.
-    func forEachRow(_ sql: String, _ values: [SQLiteValue], _ each: (SQLiteRow) throws(StoreError) -> Void) throws(StoreError) {
+    func forEachRow(_ sql: String, _ values: [SQLValue], _ each: (SQLiteRow) throws(StoreError) -> Void) throws(StoreError) {
         let statement = try prepared(sql, values)
         defer { sqlite3_reset(statement) }
         var code = sqlite3_step(statement)
@@ -110,7 +100,7 @@ final class SQLiteHandle {
     }
 
     /// Runs a query and maps its first row, if any.
-    func firstRow<T>(_ sql: String, _ values: [SQLiteValue], _ map: (SQLiteRow) throws(StoreError) -> T) throws(StoreError) -> T? {
+    func firstRow<T>(_ sql: String, _ values: [SQLValue], _ map: (SQLiteRow) throws(StoreError) -> T) throws(StoreError) -> T? {
         let statement = try prepared(sql, values)
         defer { sqlite3_reset(statement) }
         let code = sqlite3_step(statement)
@@ -132,7 +122,7 @@ final class SQLiteHandle {
         guard code == SQLITE_OK else { fatalError("cannot sync the write-ahead log (SQLite error \(code)); stopping") }
     }
 
-    private func prepared(_ sql: String, _ values: [SQLiteValue]) throws(StoreError) -> OpaquePointer {
+    private func prepared(_ sql: String, _ values: [SQLValue]) throws(StoreError) -> OpaquePointer {
         let statement: OpaquePointer
         if let cached = statements[sql] {
             statement = cached

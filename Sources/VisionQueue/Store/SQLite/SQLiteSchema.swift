@@ -127,6 +127,13 @@ enum SQLiteSchema {
         ) STRICT;
         CREATE INDEX vision_job_reruns_by_user ON vision_job_reruns (user_id, at);
         """,
+        // 6: the job's times in milliseconds are named for it, as in the PostgreSQL schema, where
+        // created_at, started_at and completed_at are the timestamps an app reads.
+        """
+        ALTER TABLE vision_generation_jobs RENAME COLUMN created_at TO created_at_ms;
+        ALTER TABLE vision_generation_jobs RENAME COLUMN started_at TO started_at_ms;
+        ALTER TABLE vision_generation_jobs RENAME COLUMN completed_at TO completed_at_ms;
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -1,7 +1,8 @@
 /// The user's controls (cancel, retry) and recovery (stalled jobs, kicks, released claims).
-extension SQLiteJobStore {
+extension SQLJobStore {
     public func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> JobStatus? {
         try db.writeTransaction { () throws(StoreError) -> JobStatus? in
+            try db.lockJob(id)
             guard
                 let status = try db.row(
                     "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
@@ -16,7 +17,7 @@ extension SQLiteJobStore {
             try updateJob(
                 id,
                 set: """
-                    status = 'cancelled', current_category = NULL, completed_at = ?, updated_at = ?,
+                    status = 'cancelled', current_category = NULL, completed_at_ms = ?, updated_at = ?,
                     error = 'Cancelled by the user.'
                     """,
                 [.int(now), .int(now)])
@@ -61,7 +62,7 @@ extension SQLiteJobStore {
             try updateJob(
                 id,
                 set: """
-                    status = 'pending', categories_failed = 0, error = NULL, completed_at = NULL,
+                    status = 'pending', categories_failed = 0, error = NULL, completed_at_ms = NULL,
                     updated_at = ?, assembly_claimed_until = NULL, assembly_claim_token = NULL
                     """,
                 [.int(now)])
@@ -77,7 +78,7 @@ extension SQLiteJobStore {
             if let refused = try refuseRerun(id, ownedBy: userID, limits: limits, now: now) { return refused }
             guard
                 let wasDone = try db.row(
-                    "SELECT status = 'done' FROM vision_job_categories WHERE job_id = ? AND position = ?",
+                    "SELECT CASE WHEN status = 'done' THEN 1 ELSE 0 END FROM vision_job_categories WHERE job_id = ? AND position = ?",
                     [.text(id.rawValue), .int(Int64(category.position))], { $0.int(0) != 0 })
             else { return .notFound }
             // The text being replaced stays until the new one is stored, and comes back if the
@@ -99,7 +100,7 @@ extension SQLiteJobStore {
             try updateJob(
                 id,
                 set: """
-                    status = 'pending', error = NULL, completed_at = NULL, updated_at = ?,
+                    status = 'pending', error = NULL, completed_at_ms = NULL, updated_at = ?,
                     categories_completed = categories_completed - ?,
                     categories_failed = categories_failed - ?, assembly_claimed_until = NULL,
                     assembly_claim_token = NULL
@@ -114,6 +115,10 @@ extension SQLiteJobStore {
     /// the user's and ended (completed or failed; a cancelled one stays cancelled), and the user's
     /// limits hold as for a create.
     private func refuseRerun(_ id: JobID, ownedBy userID: String, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> RerunOutcome? {
+        // The user's limits are read, then a run is started: no create or other rerun of the same
+        // user in between, and nothing else changes the job meanwhile.
+        try db.lockKey("user:" + userID)
+        try db.lockJob(id)
         guard
             let status = try db.row(
                 "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
@@ -131,7 +136,7 @@ extension SQLiteJobStore {
     }
 
     func hasVision(_ id: JobID) throws(StoreError) -> Bool {
-        try db.row("SELECT vision_id IS NOT NULL FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)]) { $0.int(0) != 0 }
+        try db.row("SELECT CASE WHEN vision_id IS NULL THEN 0 ELSE 1 END FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)]) { $0.int(0) != 0 }
             ?? false
     }
 
@@ -157,12 +162,15 @@ extension SQLiteJobStore {
             WHERE job_id = ? AND status NOT IN ('done', 'failed')
             """, [.text(categoryError), .int(now), .int(now), .text(id.rawValue)])
         let (done, failed) = try db.row(
-            "SELECT SUM(status = 'done'), SUM(status = 'failed') FROM vision_job_categories WHERE job_id = ?",
+            """
+            SELECT SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END)
+            FROM vision_job_categories WHERE job_id = ?
+            """,
             [.text(id.rawValue)]) { ($0.int(0), $0.int(1)) } ?? (0, 0)
         try updateJob(
             id,
             set: """
-                status = 'completed', current_category = NULL, completed_at = ?, updated_at = ?,
+                status = 'completed', current_category = NULL, completed_at_ms = ?, updated_at = ?,
                 categories_completed = ?, categories_failed = ?, error = ?,
                 assembly_claimed_until = NULL, assembly_claim_token = NULL
                 """,

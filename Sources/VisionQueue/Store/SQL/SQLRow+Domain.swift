@@ -1,6 +1,6 @@
 /// The store's columns read as domain values. A value that does not parse is a corrupt row the
 /// caller sees (`StoreError.corruptRow`), never a default or a freshly made-up id in its place.
-extension SQLiteRow {
+extension SQLRow {
     /// The column's text read by `parse`; `what` names it in the error.
     func decoded<T>(_ column: Int32, as what: String, _ parse: (String) -> T?) throws(StoreError) -> T {
         let text = self.text(column)

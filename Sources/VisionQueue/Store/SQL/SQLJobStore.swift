@@ -2,21 +2,36 @@ import Crypto
 import FoundationEssentials
 import Glibc
 
-/// `JobStore` on one SQLite file shared by every process on the machine.
-public final class SQLiteJobStore: JobStore {
-    let db: SQLiteConnection
+/// `JobStore` in SQL: one copy of the statements for SQLite and PostgreSQL, in the SQL both
+/// read, over one thread's `SQLDatabase`. The decisions are `JobLifecycle`'s; where correctness
+/// rests on no one else writing meanwhile (a user's limits, a job's next claim, the cap on running
+/// categories) it takes the database's locks first (`lockKey`, `lockJob`).
+public final class SQLJobStore: JobStore {
+    let db: any SQLDatabase
     /// Recorded on each claim (`lease_owner`) so an operator can see which process holds a category.
     private let owner: String
 
-    /// Opens the database; `migrating` brings its schema up to date first (what
-    /// `JobStoreFactory.migrate` does once per process; tools and tests do it on open).
-    public init(
-        path: String, durability: SQLiteDurability = .full, busyTimeoutMillis: Int32 = 5_000,
-        owner: String = "pid \(getpid())", migrating: Bool = true
-    ) throws(StoreError) {
-        db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, durability: durability)
+    public init(database: any SQLDatabase, owner: String = SQLJobStore.processOwner) {
+        db = database
         self.owner = owner
+    }
+
+    /// "host pid 1234": which process of which machine holds a claim.
+    public static let processOwner: String = {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        return "\(String(cString: name)) pid \(getpid())"
+    }()
+
+    /// A store on the SQLite file at `path`; `migrating` brings its schema up to date first (what
+    /// `JobStoreFactory.migrate` does once per process; tools and tests do it on open).
+    public static func sqlite(
+        path: String, durability: SQLiteDurability = .full, busyTimeoutMillis: Int32 = 5_000,
+        owner: String = processOwner, migrating: Bool = true
+    ) throws(StoreError) -> SQLJobStore {
+        let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, durability: durability)
         if migrating { try SQLiteSchema.migrate(db) }
+        return SQLJobStore(database: db, owner: owner)
     }
 
     // MARK: Creating and reading
@@ -25,6 +40,9 @@ public final class SQLiteJobStore: JobStore {
         let input = Self.encodeNotes(newJob.notes)
         let requestHash = Self.hash(input)
         return try db.writeTransaction { () throws(StoreError) -> CreateOutcome in
+            // The user's limits and keys are read, then a job is written: no other create of the
+            // same user in between.
+            try db.lockKey("user:" + newJob.userID)
             if let key = newJob.idempotencyKey,
                 let (id, hash) = try db.row(
                     "SELECT id, request_hash FROM vision_generation_jobs WHERE user_id = ? AND idempotency_key = ?",
@@ -39,7 +57,7 @@ public final class SQLiteJobStore: JobStore {
                 let active = try db.rows(
                     """
                     SELECT \(Self.jobColumns) FROM vision_generation_jobs
-                    WHERE user_id = ? AND status IN ('pending', 'processing') ORDER BY created_at DESC
+                    WHERE user_id = ? AND status IN ('pending', 'processing') ORDER BY created_at_ms DESC
                     """, [.text(newJob.userID)], Self.readJob)
                 if active.count >= limits.maxActiveJobs, let newest = active.first { return .existingActive(newest) }
             }
@@ -50,7 +68,7 @@ public final class SQLiteJobStore: JobStore {
             try db.run(
                 """
                 INSERT INTO vision_generation_jobs
-                    (id, user_id, status, input, created_at, updated_at, idempotency_key, request_hash)
+                    (id, user_id, status, input, created_at_ms, updated_at, idempotency_key, request_hash)
                 VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)
                 """,
                 [.text(id.rawValue), .text(newJob.userID), .text(input), .int(now), .int(now),
@@ -79,10 +97,10 @@ public final class SQLiteJobStore: JobStore {
         let recent = try db.rows(
             """
             SELECT at FROM (
-                SELECT created_at AS at FROM vision_generation_jobs WHERE user_id = ? AND created_at > ?
+                SELECT created_at_ms AS at FROM vision_generation_jobs WHERE user_id = ? AND created_at_ms > ?
                 UNION ALL
                 SELECT at FROM vision_job_reruns WHERE user_id = ? AND at > ?
-            ) ORDER BY at DESC LIMIT ?
+            ) AS runs ORDER BY at DESC LIMIT ?
             """, [.text(userID), .int(hourAgo), .text(userID), .int(hourAgo), .int(Int64(limits.maxCreatesPerHour))]) { $0.int(0) }
         guard recent.count >= limits.maxCreatesPerHour, let oldest = recent.last else { return nil }
         return Int((oldest - hourAgo + 999) / 1000)
@@ -95,10 +113,10 @@ public final class SQLiteJobStore: JobStore {
 
     static let jobColumns = """
         id, user_id, status, current_category, categories_completed, categories_failed, vision_id, error,
-        created_at, started_at, completed_at, updated_at, version, prompt_tokens, completion_tokens, assembly_note
+        created_at_ms, started_at_ms, completed_at_ms, updated_at, version, prompt_tokens, completion_tokens, assembly_note
         """
 
-    static func readJob(_ row: SQLiteConnection.Row) throws(StoreError) -> Job {
+    static func readJob(_ row: any SQLRow) throws(StoreError) -> Job {
         Job(
             id: try row.jobID(0),
             userID: row.text(1),
@@ -166,7 +184,7 @@ public final class SQLiteJobStore: JobStore {
         try db.rows(
             """
             SELECT \(Self.jobColumns) FROM vision_generation_jobs
-            WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ?
+            WHERE user_id = ? ORDER BY created_at_ms DESC, id LIMIT ?
             """, [.text(userID), .int(Int64(limit))], Self.readJob)
     }
 
@@ -181,7 +199,7 @@ public final class SQLiteJobStore: JobStore {
             let latest = try db.row("SELECT version FROM visions WHERE id = ? AND user_id = ?", [.text(id), .text(userID)]) { Int($0.int(0)) }
             guard let latest else { return nil }
             let wanted = version ?? latest
-            let read = { (row: SQLiteRow) throws(StoreError) -> Vision in
+            let read = { (row: any SQLRow) throws(StoreError) -> Vision in
                 var sections: [VisionCategory: String] = [:]
                 for category in VisionCategory.allCases {
                     if let text = row.optionalText(Int32(6 + category.position)) { sections[category] = text }
@@ -211,6 +229,8 @@ public final class SQLiteJobStore: JobStore {
         // Not synced to disk on its own: a claim lost to a power cut only means the category is
         // claimed again. The result written after it is durable, and syncs this with it.
         try db.writeTransaction(durable: false) { () throws(StoreError) -> ClaimResult in
+            // One claim of a job at a time: the categories are read, decided on, then written.
+            try db.lockJob(id)
             guard
                 let (userID, status, input) = try db.row(
                     "SELECT user_id, status, input FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)],
@@ -220,6 +240,8 @@ public final class SQLiteJobStore: JobStore {
                 let records = try categoryRecords(of: id)
                 var step = lifecycle.nextStep(jobStatus: status, categories: records, now: now)
                 if case .run = step, let limit = lifecycle.maxConcurrentCategories {
+                    // Counted, then a category started: no other claim anywhere in between.
+                    try db.lockKey("running-categories")
                     let writing = try db.row(
                         "SELECT COUNT(*) FROM vision_job_categories WHERE status = 'running' AND lease_expires_at > ?",
                         [.int(now)]) { $0.int(0) } ?? 0
@@ -252,7 +274,7 @@ public final class SQLiteJobStore: JobStore {
                         id,
                         set: """
                             status = 'processing', current_category = ?,
-                            started_at = COALESCE(started_at, ?), updated_at = ?
+                            started_at_ms = COALESCE(started_at_ms, ?), updated_at = ?
                             """,
                         [.text(category.key), .int(now), .int(now)])
                     let notes = try Self.decodeNotes(input)
@@ -323,7 +345,7 @@ public final class SQLiteJobStore: JobStore {
         AND EXISTS (SELECT 1 FROM vision_generation_jobs j WHERE j.id = job_id AND j.status = 'processing')
         """
 
-    static func claimKey(_ claim: CategoryClaim) -> [SQLiteConnection.Value] {
+    static func claimKey(_ claim: CategoryClaim) -> [SQLValue] {
         [.text(claim.jobID.rawValue), .int(Int64(claim.category.position)), .text(claim.leaseToken)]
     }
 
@@ -394,9 +416,12 @@ public final class SQLiteJobStore: JobStore {
     ) throws(StoreError) {
         try db.run(
             """
-            INSERT OR REPLACE INTO vision_model_calls
+            INSERT INTO vision_model_calls
                 (job_id, position, attempt, outcome, error, prompt_tokens, completion_tokens, latency_ms, ended_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (job_id, position, attempt) DO UPDATE SET
+                outcome = excluded.outcome, error = excluded.error, prompt_tokens = excluded.prompt_tokens,
+                completion_tokens = excluded.completion_tokens, latency_ms = excluded.latency_ms, ended_at = excluded.ended_at
             """,
             [.text(id.rawValue), .int(Int64(position)), .int(Int64(attempt)), .text(outcome), .optional(error),
              .int(call.usage.promptTokens), .int(call.usage.completionTokens), .int(call.latencyMillis), .int(now)])
@@ -473,7 +498,7 @@ public final class SQLiteJobStore: JobStore {
                 set: """
                     status = 'failed', error = ?, categories_failed = categories_failed + ?,
                     categories_completed = categories_completed + ?, current_category = NULL,
-                    completed_at = ?, updated_at = ?
+                    completed_at_ms = ?, updated_at = ?
                     """,
                 [.text(error), .int(Int64(failed)), .int(Int64(restored)), .int(now), .int(now)])
             return true
@@ -510,7 +535,7 @@ public final class SQLiteJobStore: JobStore {
     /// The one statement that changes a job's row: every change bumps its version, which is how
     /// status knows a cached answer went stale (`jobVersion`). With no assignments, a change the
     /// status answer shows (live text, a wait) without progress the sweep should count.
-    func updateJob(_ id: JobID, set assignments: String = "", _ values: [SQLiteValue] = []) throws(StoreError) {
+    func updateJob(_ id: JobID, set assignments: String = "", _ values: [SQLValue] = []) throws(StoreError) {
         let sql = assignments.isEmpty
             ? "UPDATE vision_generation_jobs SET version = version + 1 WHERE id = ?"
             : "UPDATE vision_generation_jobs SET version = version + 1, \(assignments) WHERE id = ?"
@@ -563,6 +588,7 @@ public final class SQLiteJobStore: JobStore {
         assemble: (_ sections: [VisionCategory: String]) -> String
     ) throws(StoreError) -> JobLifecycle.Ending? {
         try db.writeTransaction { () throws(StoreError) -> JobLifecycle.Ending? in
+            try db.lockJob(id)
             guard
                 let (userID, status) = try db.row(
                     "SELECT user_id, status FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)],
@@ -584,7 +610,7 @@ public final class SQLiteJobStore: JobStore {
                 try updateJob(
                     id,
                     set: """
-                        status = 'failed', error = ?, current_category = NULL, completed_at = ?,
+                        status = 'failed', error = ?, current_category = NULL, completed_at_ms = ?,
                         updated_at = ?, assembly_claimed_until = NULL, assembly_claim_token = NULL
                         """,
                     [.text(reason), .int(now), .int(now)])
@@ -597,8 +623,9 @@ public final class SQLiteJobStore: JobStore {
                 if earlier != nil {
                     try db.run(
                         """
-                        INSERT OR REPLACE INTO vision_versions (vision_id, version, user_id, job_id, document, created_at, \(columns))
+                        INSERT INTO vision_versions (vision_id, version, user_id, job_id, document, created_at, \(columns))
                         SELECT id, version, user_id, job_id, document, created_at, \(columns) FROM visions WHERE job_id = ?
+                        ON CONFLICT (vision_id, version) DO NOTHING
                         """, [.text(id.rawValue)])
                 }
                 let visionID = earlier?.0 ?? UUIDv7.make(now: now)
@@ -617,7 +644,7 @@ public final class SQLiteJobStore: JobStore {
                     id,
                     set: """
                         status = 'completed', vision_id = ?, current_category = NULL,
-                        completed_at = ?, updated_at = ?, error = ?, assembly_note = ?,
+                        completed_at_ms = ?, updated_at = ?, error = ?, assembly_note = ?,
                         assembly_claimed_until = NULL, assembly_claim_token = NULL
                         """,
                     [.text(visionID), .int(now), .int(now), failed == 0 ? .null : .text("\(failed) of \(VisionCategory.count) categories could not be written."), .optional(assembly.note)])
