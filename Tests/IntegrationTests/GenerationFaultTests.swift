@@ -210,7 +210,7 @@ struct GenerationFaultTests {
         while owner == nil && Date() < deadline {
             let row = try stack.categoryRows(id).first { $0.key == "fun" && $0.status == "running" }
             if let lease = row?.leaseOwner, calls(model, id, "fun").isEmpty, (try model.stats()["inFlight"] as? Int ?? 0) > 0 {
-                owner = pid_t(lease.replacingOccurrences(of: "pid ", with: ""))
+                owner = lease.split(separator: " ").last.flatMap { pid_t($0) }
             }
             usleep(100_000)
         }

@@ -141,7 +141,7 @@ struct RecoveryTests {
         let deadline = Date().addingTimeInterval(20)
         while paused == nil && Date() < deadline {
             if let running = try stack.categoryRows(jobID).first(where: { $0.status == "running" }),
-                let owner = running.leaseOwner, let pid = pid_t(owner.replacingOccurrences(of: "pid ", with: ""))
+                let owner = running.leaseOwner, let pid = owner.split(separator: " ").last.flatMap({ pid_t($0) })
             {
                 kill(pid, SIGSTOP)
                 paused = (running.key, pid)
