@@ -23,12 +23,13 @@ let package = Package(
         .target(name: "CFastCGI", linkerSettings: [.linkedLibrary("fcgi")]),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", providers: [.apt(["libpq-dev"])]),
 
         // The domain: jobs, categories, lifecycle, store, generator, endpoints as plain functions.
         .target(
             name: "VisionQueue",
             dependencies: [
-                "CSQLite", "CCurl",
+                "CSQLite", "CPostgres", "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

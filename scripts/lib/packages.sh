@@ -2,9 +2,9 @@
 # Sourced by scripts/serve, scripts/test and .ci/run so the list lives in one place.
 
 # To build and run the service.
-VQ_RUN_PACKAGES="libfcgi-dev libcurl4-openssl-dev libsqlite3-dev nginx ca-certificates"
+VQ_RUN_PACKAGES="libfcgi-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev nginx ca-certificates"
 # Additionally, to run the tests.
-VQ_TEST_PACKAGES="sqlite3 curl python3-venv"
+VQ_TEST_PACKAGES="sqlite3 curl python3-venv postgresql"
 # To build the local model server once (scripts/model-server): llama.cpp's server from source.
 VQ_MODEL_SERVER_BUILD_PACKAGES="build-essential cmake ninja-build python3-venv"
 # Additionally, for the browser tests (Tests/Browser): headless Chromium driven by Debian's selenium.

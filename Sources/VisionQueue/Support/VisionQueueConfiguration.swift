@@ -12,6 +12,11 @@ public struct VisionQueueConfiguration: Sendable {
     public var dataDirectory: String
     /// `VQ_DB_PATH`, default `$VQ_DATA_DIR/vision-queue.sqlite3`.
     public var databasePath: String
+    /// `VQ_DATABASE_URL` or the file named by `VQ_DATABASE_URL_FILE`, default unset: a
+    /// `postgres://` URL selects PostgreSQL instead of the SQLite file. Its password is never logged.
+    public var databaseURL: String?
+    /// `VQ_DATABASE_SCHEMA`, default `vision_queue`: the PostgreSQL schema the tables live in.
+    public var databaseSchema: String
     /// `VQ_SOCKET_DIR`, default `$VQ_DATA_DIR/run`: where each binary's unix socket lives
     /// (`vision-create.sock`, ...).
     public var socketDirectory: String
@@ -118,6 +123,14 @@ public struct VisionQueueConfiguration: Sendable {
         dataDirectory = value("VQ_DATA_DIR") ?? "./data/\(port)"
         databasePath = value("VQ_DB_PATH") ?? dataDirectory + "/vision-queue.sqlite3"
         socketDirectory = value("VQ_SOCKET_DIR") ?? dataDirectory + "/run"
+        databaseURL = try secret("VQ_DATABASE_URL")
+        if let url = databaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
+            throw ConfigurationError("VQ_DATABASE_URL must be a postgres:// or postgresql:// URL")
+        }
+        databaseSchema = value("VQ_DATABASE_SCHEMA") ?? "vision_queue"
+        guard databaseSchema.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), databaseSchema.first?.isLetter == true else {
+            throw ConfigurationError("VQ_DATABASE_SCHEMA must be a plain name: letters, digits and _")
+        }
         threads = try int("VQ_THREADS", 4, 1...256)
         processes = try int("VQ_PROCESSES", 2, 1...64)
         maxConcurrentCategories = try int("VQ_MAX_CONCURRENT_CATEGORIES", 16, 1...10_000)
