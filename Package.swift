@@ -49,10 +49,13 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "VisionQueueTests", dependencies: ["VisionQueue"]),
+        // What both test targets share: the conformance suite's databases (a SQLite file, a schema
+        // on a real PostgreSQL server the tests start) and the store conveniences tests use.
+        .target(name: "VisionQueueTestSupport", dependencies: ["VisionQueue"]),
+        .testTarget(name: "VisionQueueTests", dependencies: ["VisionQueue", "VisionQueueTestSupport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VisionQueue", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["VisionQueue", "VisionQueueTestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

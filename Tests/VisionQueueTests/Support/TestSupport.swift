@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VisionQueue
+@_exported import VisionQueueTestSupport
 
 /// A SQLite file of its own under the temporary directory. `remove()` deletes it with its WAL files.
 struct TemporaryDatabase: Sendable {
@@ -45,9 +46,6 @@ final class RecordingTrigger: TriggerSink, @unchecked Sendable {
 
 /// A logger that stays quiet unless something is really wrong, so test output stays readable.
 let quietLog = Logger(label: "unit-test", minimum: .error)
-
-/// A fixed "now" for store and lifecycle tests: 2023-11-14T22:13:20Z.
-let t0: EpochMillis = 1_700_000_000_000
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
@@ -174,25 +172,6 @@ final class Gate: @unchecked Sendable {
 
     func open() { lock.withLock { isOpen = true } }
     func wait() { _ = eventually { lock.withLock { isOpen } } }
-}
-
-/// The store's recording methods as the tests that do not care about model cost call them.
-extension JobStore {
-    func recordSuccess(_ claim: CategoryClaim, output: String, now: EpochMillis) throws(StoreError) -> Bool {
-        try recordSuccess(claim, Generation(text: output), now: now)
-    }
-
-    func recordFailure(
-        _ claim: CategoryClaim, error: String, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
-    ) throws(StoreError) -> JobLifecycle.FailureOutcome? {
-        try recordFailure(claim, error: error, call: ModelCall(), now: now, lifecycle: lifecycle, unitRandom: unitRandom)
-    }
-
-    func finishJob(
-        _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle, assemble: (_ sections: [VisionCategory: String]) -> String
-    ) throws(StoreError) -> JobLifecycle.Ending? {
-        try finishJob(id, now: now, lifecycle: lifecycle, assembly: AssemblyReport(), assemble: assemble)
-    }
 }
 
 extension VisionGenerator {

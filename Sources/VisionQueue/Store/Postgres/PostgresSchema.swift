@@ -5,7 +5,7 @@
 /// service writes), so an app on Supabase reads its users' jobs with its own client (see
 /// docs/supabase.md for the row-level security policies). Everything lives in one schema
 /// (`VQ_DATABASE_SCHEMA`, default `vision_queue`).
-enum PostgresSchema {
+public enum PostgresSchema {
     static let migrations: [String] = [
         // 1: jobs, categories, visions and their versions, model calls, reruns: the SQLite
         // schema's six migrations at once.
@@ -126,7 +126,7 @@ enum PostgresSchema {
     static let migrationLock: Int64 = 0x5651_4D49_4752_0001
 
     /// Brings the schema up to date in one transaction, under the migration lock.
-    static func migrate(_ db: PostgresConnection, schema: String) throws(StoreError) {
+    public static func migrate(_ db: PostgresConnection, schema: String) throws(StoreError) {
         try db.writeTransaction(durable: true) { () throws(StoreError) in
             try db.execute("SELECT pg_advisory_xact_lock(\(migrationLock))")
             try db.execute("CREATE SCHEMA IF NOT EXISTS \(PostgresConnection.quoted(schema))")

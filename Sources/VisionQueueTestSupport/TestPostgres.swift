@@ -1,0 +1,141 @@
+import Foundation
+import VisionQueue
+
+/// A real PostgreSQL 15 server for the tests: `initdb` in a temporary folder, started on a free
+/// loopback port, once per test process and stopped when it exits. PostgreSQL refuses to run as
+/// root, so as root it runs as the `postgres` user Debian's package creates.
+///
+/// Each test takes a schema of its own (`freshSchema()`), so tests share the server without
+/// seeing each other's rows.
+public final class TestPostgres: @unchecked Sendable {
+    public static let shared = Result { try TestPostgres() }
+
+    public let port: Int
+    public let directory: String
+    private let binaries = "/usr/lib/postgresql/15/bin"
+    private let lock = NSLock()
+    private var server: Process?
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`: trust authentication on loopback.
+    public var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("vq-pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        port = try Self.freePort()
+        if getuid() == 0 { try Self.run("/bin/chown", ["postgres", directory]) }
+        try runAsServerUser(binaries + "/initdb", ["-D", directory + "/data", "-A", "trust", "-U", "postgres", "--no-sync"])
+        try start()
+        atexit { if case .success(let postgres) = TestPostgres.shared { postgres.stop() } }
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    public func start() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let process = Process()
+        if getuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            process.arguments = ["-u", "postgres", "--", binaries + "/postgres"] + serverArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binaries + "/postgres")
+            process.arguments = serverArguments
+        }
+        let log = FileHandle(forWritingAtPath: directory + "/server.log") ?? {
+            FileManager.default.createFile(atPath: directory + "/server.log", contents: nil)
+            return FileHandle(forWritingAtPath: directory + "/server.log")!
+        }()
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        server = process
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if (try? probe()) == true { return }
+            usleep(100_000)
+        }
+        throw TestPostgresError(description: "PostgreSQL did not start: \(serverLog())")
+    }
+
+    /// Stops the server at once (an immediate shutdown, as a crash or a failover looks to clients).
+    public func stop() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let server, server.isRunning else { return }
+        kill(server.processIdentifier, SIGINT)  // runuser passes it on; postgres shuts down fast
+        let deadline = Date().addingTimeInterval(15)
+        while server.isRunning && Date() < deadline { usleep(50_000) }
+        if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+        self.server = nil
+    }
+
+    /// A new, empty schema name: a test's own database, in effect.
+    public func freshSchema() -> String {
+        "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+    }
+
+    /// A connection to a schema (migrated when asked).
+    public func connection(schema: String) -> PostgresConnection {
+        PostgresConnection(.init(url: url, schema: schema))
+    }
+
+    public func serverLog() -> String {
+        (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)).map { String($0.suffix(2_000)) } ?? ""
+    }
+
+    private var serverArguments: [String] {
+        ["-D", directory + "/data", "-p", String(port), "-k", directory, "-c", "listen_addresses=127.0.0.1",
+         "-c", "max_connections=400", "-c", "shared_buffers=64MB", "-c", "log_min_messages=warning"]
+    }
+
+    private func probe() throws -> Bool {
+        let connection = PostgresConnection(.init(url: url, schema: "public"))
+        return try connection.row("SELECT 1", []) { $0.int(0) } == 1
+    }
+
+    private func runAsServerUser(_ executable: String, _ arguments: [String]) throws {
+        if getuid() == 0 {
+            try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", executable] + arguments)
+        } else {
+            try Self.run(executable, arguments)
+        }
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestPostgresError(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw TestPostgresError(description: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+public struct TestPostgresError: Error, CustomStringConvertible {
+    public var description: String
+}
