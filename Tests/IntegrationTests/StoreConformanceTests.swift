@@ -404,6 +404,58 @@ final class StoreConformanceTests {
 
     // MARK: Several connections
 
+    /// Runs `body` on `count` threads at once, each with a connection of its own, and collects what
+    /// each answered (or the error it threw).
+    private func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (SQLJobStore, Int) throws -> T) throws -> [Result<T, Error>] {
+        let database = self.database!
+        // Each thread's own connection, handed over once: a store is used by one thread at a time.
+        let stores = UncheckedStores(try (0..<count).map { _ in try database.store() })
+        let results = ResultBox<T>(count)
+        let start = DispatchGroup()
+        start.enter()
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            if index == 0 { start.leave() }
+            start.wait()
+            results.set(index, Result { try body(stores.stores[index], index) })
+        }
+        return results.all
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aHundredConcurrentCreatesOfOneUserMakeExactlyTheQuota(_ backend: StoreBackend) throws {
+        try use(backend)
+        for limits in [CreateLimits(maxActiveJobs: 1_000, maxCreatesPerHour: 5), CreateLimits(maxActiveJobs: 5, maxCreatesPerHour: 1_000)] {
+            let user = "quota-\(limits.maxActiveJobs)"
+            let outcomes = try concurrently(100) { store, _ in
+                try store.createJob(NewJob(userID: user, notes: [:]), limits: limits, now: Clock.now())
+            }
+            let created = outcomes.filter { if case .success(.created) = $0 { return true } else { return false } }.count
+            let refused = outcomes.filter {
+                switch $0 {
+                case .success(.rateLimited), .success(.existingActive): true
+                default: false
+                }
+            }.count
+            #expect(created == 5, "\(limits): \(outcomes.filter { if case .failure = $0 { true } else { false } })")
+            #expect(refused == 95)
+            #expect(try store.jobs(ownedBy: user, limit: 1_000).count == 5)
+        }
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func theCapOnRunningCategoriesHoldsWhenEveryJobIsClaimedAtOnce(_ backend: StoreBackend) throws {
+        try use(backend)
+        let capped = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 3)
+        let jobs = try (0..<20).map { index in try store.createJob(NewJob(userID: "cap-\(index)", notes: [:]), now: Clock.now()).id }
+        let outcomes = try concurrently(20) { store, index in
+            try store.claimNextCategory(of: jobs[index], now: Clock.now(), lifecycle: capped)
+        }
+        let claimed = outcomes.filter { if case .success(.claimed) = $0 { return true } else { return false } }.count
+        let throttled = outcomes.filter { if case .success(.throttled) = $0 { return true } else { return false } }.count
+        #expect(claimed == 3, "\(outcomes)")
+        #expect(throttled == 17)
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func twoConnectionsOnTwoThreadsNeverClaimTheSameCategory(_ backend: StoreBackend) throws {
         try use(backend)
@@ -617,4 +669,29 @@ final class StoreRewriteConformanceTests {
             return
         }
     }
+}
+
+/// One slot per thread for `concurrently`.
+private final class ResultBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<T, Error>?]
+
+    init(_ count: Int) { results = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<T, Error>) {
+        lock.lock()
+        results[index] = result
+        lock.unlock()
+    }
+
+    var all: [Result<T, Error>] {
+        lock.lock()
+        defer { lock.unlock() }
+        return results.compactMap { $0 }
+    }
+}
+
+private struct UncheckedStores: @unchecked Sendable {
+    let stores: [SQLJobStore]
+    init(_ stores: [SQLJobStore]) { self.stores = stores }
 }
