@@ -36,8 +36,17 @@ public final class TestDatabase: @unchecked Sendable {
         self.location = location
     }
 
+    /// A SQLite file a stack creates and migrates itself (and removes with its folder).
+    public init(sqliteFile path: String) {
+        backend = .sqlite
+        location = path
+        removesFile = false
+    }
+
+    private var removesFile = true
+
     deinit {
-        guard backend == .sqlite else { return }
+        guard backend == .sqlite, removesFile else { return }
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: location + suffix) }
     }
 

@@ -28,7 +28,7 @@ struct ChaosTests {
         }
         #expect(jobs.values.count == 200)
 
-        let db = try SQLiteConnection(path: stack.databasePath)
+        let db = try stack.db()
         var kills = 0
         var lastKill = Date()
         while Date().timeIntervalSince(started) < 240 {

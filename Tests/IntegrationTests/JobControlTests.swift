@@ -123,7 +123,7 @@ struct JobControlTests {
             let token = stack.token(for: "bounded-\(index)")
             return (try stack.createJob(token: token), token)
         }
-        let db = try SQLiteConnection(path: stack.databasePath)
+        let db = try stack.db()
         var highest: Int64 = 0
         let deadline = Date().addingTimeInterval(90)
         while Date() < deadline {

@@ -87,8 +87,14 @@ struct OpenAPITests {
         /// Holds the database's write lock, so every endpoint that writes answers 503 once its busy
         /// timeout (150 ms here) and retries run out. Reads are never blocked by a writer in WAL mode.
         func whileLocked(_ request: () throws -> HTTPClient.Response) throws -> HTTPClient.Response {
-            let db = try SQLiteConnection(path: stack.databasePath)
-            try db.execute("BEGIN IMMEDIATE")
+            let db = try stack.db()
+            // SQLite: its one write lock. PostgreSQL: every table a write touches, in a mode that
+            // still lets reads through; writers wait past their lock timeout and answer busy.
+            switch stack.database.backend {
+            case .sqlite: try db.execute("BEGIN IMMEDIATE")
+            case .postgres:
+                try db.execute("BEGIN; LOCK TABLE vision_generation_jobs, vision_job_categories, vision_job_reruns IN EXCLUSIVE MODE")
+            }
             defer { try? db.execute("ROLLBACK") }
             return try request()
         }

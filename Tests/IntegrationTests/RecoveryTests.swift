@@ -120,12 +120,15 @@ struct RecoveryTests {
         let token = stack.token(for: "sweep-command")
         let jobID = try stack.createJob(token: token)
         var passes = 0
+        var lastChange = try stack.waitViaList(jobID, token: token, timeout: 5) { _ in true }["updatedAt"] as? String
         while passes < 40 {
-            usleep(1_300_000)
+            usleep(1_300_000)  // past the stall window (1 s) since the job last changed
             let output = try runSweep(stack)
             #expect(output.contains("triggered 1 stalled job"), "\(output)")
             passes += 1
-            let job = try stack.waitViaList(jobID, token: token, timeout: 5) { _ in true }
+            // The step that sweep triggered shows in the list (which, unlike status, never heals).
+            let job = try stack.waitViaList(jobID, token: token, timeout: 10) { $0["updatedAt"] as? String != lastChange }
+            lastChange = job["updatedAt"] as? String
             if job["status"] as? String == "completed" { break }
         }
         #expect(passes == 13, "one pass per step: 12 categories and the assembly")
@@ -227,7 +230,7 @@ struct RecoveryTests {
         try first.waitForJob(jobID, token: token, timeout: 30) { ($0["categoriesCompleted"] as? Int ?? 0) >= 2 }
         first.stop()
         let second = try Stack.start(
-            .init(generatorDelayMillis: 0, environment: ["VQ_STALL_SECONDS": "600"], dataDirectory: first.dataDirectory))
+            .init(generatorDelayMillis: 0, environment: ["VQ_STALL_SECONDS": "600"], dataDirectory: first.dataDirectory, database: first.database))
         defer { second.stop() }
         // No status polls (they could heal it): the start-up sweep must resume it.
         let final = try second.waitViaList(jobID, token: token, timeout: 60)
@@ -241,7 +244,7 @@ struct RecoveryTests {
         let token = first.token(for: "durable-user")
         let jobID = try first.createJob(token: token)
         first.killEverything()
-        let second = try Stack.start(.init(dataDirectory: first.dataDirectory))
+        let second = try Stack.start(.init(dataDirectory: first.dataDirectory, database: first.database))
         defer { second.stop() }
         let final = try second.waitViaList(jobID, token: token, timeout: 60)
         #expect(final["status"] as? String == "completed")
@@ -255,6 +258,7 @@ struct RecoveryTests {
         environment["VQ_PORT"] = String(stack.port)
         environment["VQ_TRIGGER_SECRET"] = Stack.triggerSecret
         environment["VQ_STALL_SECONDS"] = "1"
+        environment.merge(stack.database.environment) { $1 }
         let pid = try Stack.spawnInOwnGroup(Stack.binDirectory + "/vision-queue", ["sweep"], environment: environment, output: output)
         var status: Int32 = 0
         waitpid(pid, &status, 0)

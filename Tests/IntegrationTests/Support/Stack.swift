@@ -1,5 +1,6 @@
 import Foundation
 import VisionQueue
+import VisionQueueTestSupport
 
 /// The real service for a test suite: `vision-queue serve` (nginx + the three FastCGI binaries +
 /// a SQLite file) in a temp folder on a free loopback port, in its own process group, stopped at
@@ -24,7 +25,15 @@ final class Stack: @unchecked Sendable {
         var environment: [String: String] = [:]
         /// Reuse an earlier stack's folder (and so its database), as a restart would.
         var dataDirectory: String? = nil
+        /// The store: `VQ_TEST_STORE=postgres` runs the integration suites on PostgreSQL (a fresh
+        /// schema per stack on the test server), SQLite otherwise.
+        var store: StoreBackend = StoreBackend(rawValue: ProcessInfo.processInfo.environment["VQ_TEST_STORE"] ?? "") ?? .sqlite
+        /// Reuse an earlier stack's database (a PostgreSQL schema), as another node or a restart would.
+        var database: TestDatabase? = nil
     }
+
+    /// The stack's database, for statements behind the service's back.
+    let database: TestDatabase
 
     /// Starts a stack and waits until it answers. Every started stack is stopped at process exit.
     static func start(_ options: Options = Options()) throws -> Stack {
@@ -42,6 +51,13 @@ final class Stack: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: outputPath)  // a restart on the same folder starts a fresh log
         client = HTTPClient(port: port)
         issuer = options.environment["VQ_JWT_ISSUER"]
+        if let shared = options.database {
+            database = shared
+        } else if options.store == .sqlite {
+            database = TestDatabase(sqliteFile: dataDirectory + "/vision-queue.sqlite3")
+        } else {
+            database = try options.store.freshDatabase()
+        }
 
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VQ_") }
         environment["VQ_PORT"] = String(port)
@@ -51,6 +67,7 @@ final class Stack: @unchecked Sendable {
         environment["VQ_PROCESSES"] = String(options.processes)
         environment["VQ_TRIGGER_SECRET"] = Self.triggerSecret
         environment["VQ_SHUTDOWN_GRACE_SECONDS"] = "3"
+        environment.merge(database.environment) { $1 }
         if !options.developmentMode { environment["VQ_JWT_SECRET"] = Self.jwtSecret }
         environment.merge(options.environment) { $1 }
 
@@ -116,7 +133,8 @@ final class Stack: @unchecked Sendable {
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    var databasePath: String { dataDirectory + "/vision-queue.sqlite3" }
+    /// A connection to the stack's database (SQLite or PostgreSQL), for statements behind its back.
+    func db() throws -> any SQLDatabase { try database.connection() }
 
     /// Every log of this stack, for failure messages.
     func logs() -> String {
@@ -178,7 +196,7 @@ final class Stack: @unchecked Sendable {
 
     /// Rows of the categories table for one job, read straight from the database file.
     func categoryRows(_ jobID: String) throws -> [CategoryRow] {
-        let db = try SQLiteConnection(path: databasePath)
+        let db = try self.db()
         return try db.rows(
             """
             SELECT category, status, attempts, lease_owner, started_at, lease_expires_at
@@ -194,19 +212,32 @@ final class Stack: @unchecked Sendable {
     /// Installs an audit trigger in the database: from now on every stored category output is
     /// logged, so a test can check that each was written exactly once. Test-only, plain SQLite.
     func auditOutputWrites() throws {
-        let db = try SQLiteConnection(path: databasePath)
-        try db.execute(
-            """
-            CREATE TABLE IF NOT EXISTS test_output_writes (job_id TEXT, position INTEGER);
-            CREATE TRIGGER IF NOT EXISTS test_audit_output AFTER UPDATE OF status ON vision_job_categories
-            WHEN NEW.status = 'done' AND OLD.status != 'done'
-            BEGIN INSERT INTO test_output_writes VALUES (NEW.job_id, NEW.position); END;
-            """)
+        let db = try self.db()
+        switch database.backend {
+        case .sqlite:
+            try db.execute(
+                """
+                CREATE TABLE IF NOT EXISTS test_output_writes (job_id TEXT, position INTEGER);
+                CREATE TRIGGER IF NOT EXISTS test_audit_output AFTER UPDATE OF status ON vision_job_categories
+                WHEN NEW.status = 'done' AND OLD.status != 'done'
+                BEGIN INSERT INTO test_output_writes VALUES (NEW.job_id, NEW.position); END;
+                """)
+        case .postgres:
+            try db.execute(
+                """
+                CREATE TABLE IF NOT EXISTS test_output_writes (job_id text, position integer);
+                CREATE OR REPLACE FUNCTION test_audit_output() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN INSERT INTO test_output_writes VALUES (NEW.job_id::text, NEW.position); RETURN NEW; END $$;
+                DROP TRIGGER IF EXISTS test_audit_output ON vision_job_categories;
+                CREATE TRIGGER test_audit_output AFTER UPDATE OF status ON vision_job_categories
+                FOR EACH ROW WHEN (NEW.status = 'done' AND OLD.status <> 'done') EXECUTE FUNCTION test_audit_output();
+                """)
+        }
     }
 
     /// How many times each category's output was stored, per job, from the audit trigger.
     func outputWrites() throws -> [String: [Int: Int]] {
-        let db = try SQLiteConnection(path: databasePath)
+        let db = try self.db()
         var writes: [String: [Int: Int]] = [:]
         for (job, position, count) in try db.rows(
             "SELECT job_id, position, COUNT(*) FROM test_output_writes GROUP BY job_id, position", [],
