@@ -17,10 +17,7 @@ public enum StoreBackend: String, CaseIterable, Sendable, CustomStringConvertibl
             _ = try SQLJobStore.sqlite(path: path, migrating: true)
             return TestDatabase(backend: self, location: path)
         case .postgres:
-            let postgres = try TestPostgres.shared.get()
-            let schema = postgres.freshSchema()
-            try PostgresSchema.migrate(postgres.connection(schema: schema), schema: schema)
-            return TestDatabase(backend: self, location: schema)
+            return try TestDatabase(postgres: TestPostgres.shared.get())
         }
     }
 }
@@ -31,15 +28,28 @@ public final class TestDatabase: @unchecked Sendable {
     /// The SQLite file's path, or the PostgreSQL schema.
     public let location: String
 
+    /// The PostgreSQL server of a `.postgres` database.
+    public let server: TestPostgres?
+
     init(backend: StoreBackend, location: String) {
         self.backend = backend
         self.location = location
+        server = nil
+    }
+
+    /// A fresh, migrated schema on `postgres` (a dedicated server, or the shared one).
+    public init(postgres: TestPostgres) throws {
+        backend = .postgres
+        location = postgres.freshSchema()
+        server = postgres
+        try PostgresSchema.migrate(postgres.connection(schema: location), schema: location)
     }
 
     /// A SQLite file a stack creates and migrates itself (and removes with its folder).
     public init(sqliteFile path: String) {
         backend = .sqlite
         location = path
+        server = nil
         removesFile = false
     }
 
@@ -59,7 +69,7 @@ public final class TestDatabase: @unchecked Sendable {
     public func connection() throws -> any SQLDatabase {
         switch backend {
         case .sqlite: try SQLiteConnection(path: location)
-        case .postgres: try TestPostgres.shared.get().connection(schema: location)
+        case .postgres: try (server ?? TestPostgres.shared.get()).connection(schema: location)
         }
     }
 
@@ -67,7 +77,7 @@ public final class TestDatabase: @unchecked Sendable {
     public var environment: [String: String] {
         switch backend {
         case .sqlite: ["VQ_DB_PATH": location]
-        case .postgres: ["VQ_DATABASE_URL": (try? TestPostgres.shared.get().url) ?? "", "VQ_DATABASE_SCHEMA": location]
+        case .postgres: ["VQ_DATABASE_URL": server?.url ?? "", "VQ_DATABASE_SCHEMA": location]
         }
     }
 }

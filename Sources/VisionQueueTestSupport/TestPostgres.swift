@@ -10,6 +10,12 @@ import VisionQueue
 public final class TestPostgres: @unchecked Sendable {
     public static let shared = Result { try TestPostgres() }
 
+    /// A server of the caller's own, for tests that stop and restart it (the shared one must stay up
+    /// for everyone else). Stopped when the test process exits.
+    public static func dedicated() throws -> TestPostgres { try TestPostgres() }
+
+    private static let everyServer = LockedServers()
+
     public let port: Int
     public let directory: String
     private let binaries = "/usr/lib/postgresql/15/bin"
@@ -26,7 +32,7 @@ public final class TestPostgres: @unchecked Sendable {
         if getuid() == 0 { try Self.run("/bin/chown", ["postgres", directory]) }
         try runAsServerUser(binaries + "/initdb", ["-D", directory + "/data", "-A", "trust", "-U", "postgres", "--no-sync"])
         try start()
-        atexit { if case .success(let postgres) = TestPostgres.shared { postgres.stop() } }
+        Self.everyServer.add(self)
     }
 
     /// Starts the server (again) and waits until it accepts connections.
@@ -62,11 +68,19 @@ public final class TestPostgres: @unchecked Sendable {
     public func stop() {
         lock.lock()
         defer { lock.unlock() }
-        guard let server, server.isRunning else { return }
-        kill(server.processIdentifier, SIGINT)  // runuser passes it on; postgres shuts down fast
-        let deadline = Date().addingTimeInterval(15)
-        while server.isRunning && Date() < deadline { usleep(50_000) }
+        guard let server else { return }
+        // The postmaster itself (runuser does not pass signals on): SIGINT is PostgreSQL's fast
+        // shutdown, every connection cut at once, as clients see a crash or a failover.
+        if let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
+            let line = text.split(separator: "\n").first, let pid = pid_t(line.trimmingCharacters(in: .whitespaces))
+        {
+            kill(pid, SIGINT)
+            let deadline = Date().addingTimeInterval(15)
+            while kill(pid, 0) == 0 && Date() < deadline { usleep(50_000) }
+            if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        }
         if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+        server.waitUntilExit()
         self.server = nil
     }
 
@@ -138,4 +152,29 @@ public final class TestPostgres: @unchecked Sendable {
 
 public struct TestPostgresError: Error, CustomStringConvertible {
     public var description: String
+}
+
+/// Every server started, stopped when the test process exits.
+private final class LockedServers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var servers: [TestPostgres] = []
+
+    func add(_ server: TestPostgres) {
+        lock.lock()
+        defer { lock.unlock() }
+        if servers.isEmpty { atexit { TestPostgres.stopEveryServer() } }
+        servers.append(server)
+    }
+
+    var all: [TestPostgres] {
+        lock.lock()
+        defer { lock.unlock() }
+        return servers
+    }
+}
+
+extension TestPostgres {
+    fileprivate static func stopEveryServer() {
+        for server in everyServer.all { server.stop() }
+    }
 }

@@ -30,6 +30,8 @@ final class Stack: @unchecked Sendable {
         var store: StoreBackend = StoreBackend(rawValue: ProcessInfo.processInfo.environment["VQ_TEST_STORE"] ?? "") ?? .sqlite
         /// Reuse an earlier stack's database (a PostgreSQL schema), as another node or a restart would.
         var database: TestDatabase? = nil
+        /// nginx's port; a free one when nil.
+        var port: Int? = nil
     }
 
     /// The stack's database, for statements behind the service's back.
@@ -43,7 +45,7 @@ final class Stack: @unchecked Sendable {
     }
 
     private init(_ options: Options) throws {
-        port = try Self.freePort()
+        port = try options.port ?? Self.freePort()
         dataDirectory = options.dataDirectory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("vq-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
