@@ -45,6 +45,13 @@ public final class TestDatabase: @unchecked Sendable {
         try PostgresSchema.migrate(postgres.connection(schema: location), schema: location)
     }
 
+    /// A schema on `postgres` that something else migrated.
+    public init(postgres: TestPostgres, migratedSchema schema: String) {
+        backend = .postgres
+        location = schema
+        server = postgres
+    }
+
     /// A SQLite file a stack creates and migrates itself (and removes with its folder).
     public init(sqliteFile path: String) {
         backend = .sqlite
