@@ -140,7 +140,8 @@ struct Serve: ParsableCommand {
     ) throws {
         let nginx = NginxSetup(
             repositoryRoot: root, prefix: folders.data + "/nginx", logDirectory: folders.logs,
-            socketDirectory: folders.sockets, host: configuration.host, port: configuration.port, accessLog: accessLog)
+            socketDirectory: folders.sockets, host: configuration.host, port: configuration.port, accessLog: accessLog,
+            triggerSources: configuration.triggerSources)
         try nginx.write()
         try supervisor.start(
             .init(

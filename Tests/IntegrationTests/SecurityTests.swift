@@ -189,6 +189,25 @@ struct SecurityTests {
         #expect(try remote.get("/api/vision-jobs/list", token: stack.token(for: "remote-user")).status == 200)
     }
 
+    @Test("VQ_TRIGGER_ALLOW lets a load balancer's address reach the process endpoint, with the secret only")
+    func processEndpointFromAllowedSource() throws {
+        let stack = try Stack.start(.init(environment: ["VQ_TRIGGER_ALLOW": "127.0.0.2/32"]))
+        defer { stack.stop() }
+        let token = stack.token(for: "balanced")
+        let jobID = try stack.createJob(token: token)
+        var balancer = stack.client
+        balancer.sourceAddress = "127.0.0.2"
+        let refused = try balancer.postJSON("/api/vision-jobs/process", ["jobId": jobID], headers: ["X-Trigger-Secret": "wrong"])
+        #expect(refused.status == 403, "the secret is still required: \(refused)")
+        let accepted = try balancer.postJSON("/api/vision-jobs/process", ["jobId": jobID], headers: ["X-Trigger-Secret": Stack.triggerSecret])
+        #expect(accepted.status == 202, "\(accepted)")
+        var elsewhere = stack.client
+        elsewhere.sourceAddress = "127.0.0.3"
+        let outside = try elsewhere.postJSON("/api/vision-jobs/process", ["jobId": jobID], headers: ["X-Trigger-Secret": Stack.triggerSecret])
+        #expect(outside.status == 403, "only the listed addresses: \(outside)")
+        #expect(try stack.waitForJob(jobID, token: token)["status"] as? String == "completed")
+    }
+
     // MARK: Limits
 
     @Test("100 creates from one user in 10 s: the hourly quota succeeds, the rest get 429 with Retry-After")

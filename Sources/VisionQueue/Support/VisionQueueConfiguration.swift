@@ -66,6 +66,10 @@ public struct VisionQueueConfiguration: Sendable {
     public var triggerSecret: String?
     /// `VQ_TRIGGER_URL`, default `http://127.0.0.1:$VQ_PORT/api/vision-jobs/process`.
     public var triggerURL: String
+    /// `VQ_TRIGGER_ALLOW`: addresses or networks besides loopback whose requests nginx lets reach
+    /// the process endpoint (a load balancer that self-triggers go through, on several nodes).
+    /// The trigger secret is required from them all the same.
+    public var triggerSources: [String]
     /// `VQ_MAX_ATTEMPTS` (3), `VQ_LEASE_SECONDS` (60), `VQ_RETRY_BASE_MS` (2000): see `RetryPolicy`.
     public var retryPolicy: RetryPolicy
     /// `VQ_MAX_BODY_BYTES`, default 65536.
@@ -180,6 +184,10 @@ public struct VisionQueueConfiguration: Sendable {
         jwtLeewaySeconds = try int("VQ_JWT_LEEWAY_SECONDS", 30, 0...3600)
         triggerSecret = try secret("VQ_TRIGGER_SECRET")
         triggerURL = value("VQ_TRIGGER_URL") ?? "http://127.0.0.1:\(port)/api/vision-jobs/process"
+        triggerSources = (value("VQ_TRIGGER_ALLOW") ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        for source in triggerSources where !NetworkAddress.isAddressOrNetwork(source) {
+            throw ConfigurationError("VQ_TRIGGER_ALLOW: \(source) is not an IP address or network (10.0.0.0/8, fd00::/8)")
+        }
         retryPolicy = RetryPolicy(
             maxAttempts: try int("VQ_MAX_ATTEMPTS", 3, 1...100),
             leaseMillis: Int64(try int("VQ_LEASE_SECONDS", 60, 1...86_400)) * 1000,
