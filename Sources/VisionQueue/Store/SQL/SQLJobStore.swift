@@ -37,7 +37,7 @@ public final class SQLJobStore: JobStore {
     // MARK: Creating and reading
 
     public func createJob(_ newJob: NewJob, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> CreateOutcome {
-        let input = Self.encodeNotes(newJob.notes)
+        let input = StoredNotes.encode(newJob.notes)
         let requestHash = Self.hash(input)
         return try db.writeTransaction { () throws(StoreError) -> CreateOutcome in
             // The user's limits and keys are read, then a job is written: no other create of the
@@ -277,7 +277,7 @@ public final class SQLJobStore: JobStore {
                             started_at_ms = COALESCE(started_at_ms, ?), updated_at = ?
                             """,
                         [.text(category.key), .int(now), .int(now)])
-                    let notes = try Self.decodeNotes(input)
+                    let notes = try StoredNotes.decode(input)
                     return .claimed(
                         CategoryClaim(
                             jobID: id, userID: userID, category: category, attempt: attempt,
@@ -651,34 +651,5 @@ public final class SQLJobStore: JobStore {
             }
             return ending
         }
-    }
-
-    // MARK: The user's notes as stored JSON
-
-    static func encodeNotes(_ notes: [VisionCategory: String]) -> String {
-        var writer = JSONWriter()
-        writer.object { json in
-            for category in VisionCategory.allCases {
-                if let text = notes[category] {
-                    json.key(escaping: category.key)
-                    json.string(text)
-                }
-            }
-        }
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    static func decodeNotes(_ stored: String) throws(StoreError) -> [VisionCategory: String] {
-        guard let object = try? JSONParser.parse(Array(stored.utf8)).objectValue else {
-            throw .corruptRow("a job's notes are not a JSON object")
-        }
-        var notes: [VisionCategory: String] = [:]
-        for (key, value) in object {
-            guard let category = VisionCategory(rawValue: key), let text = value.stringValue else {
-                throw .corruptRow("a job's notes hold '\(key.prefix(64))', not a category's text")
-            }
-            notes[category] = text
-        }
-        return notes
     }
 }
