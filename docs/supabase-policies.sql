@@ -18,7 +18,7 @@ grant select on vision_queue.vision_generation_jobs, vision_queue.vision_job_cat
     vision_queue.vision_model_calls, vision_queue.visions, vision_queue.vision_versions
     to authenticated;
 -- Nothing for anon, and nothing on the service's own bookkeeping (schema_migrations,
--- vision_job_reruns).
+-- vision_job_reruns, vision_webhook_events).
 revoke all on all tables in schema vision_queue from anon;
 
 alter table vision_queue.vision_generation_jobs enable row level security;
@@ -28,6 +28,7 @@ alter table vision_queue.visions enable row level security;
 alter table vision_queue.vision_versions enable row level security;
 alter table vision_queue.vision_job_reruns enable row level security;
 alter table vision_queue.schema_migrations enable row level security;
+alter table vision_queue.vision_webhook_events enable row level security;
 
 drop policy if exists "own jobs" on vision_queue.vision_generation_jobs;
 create policy "own jobs" on vision_queue.vision_generation_jobs

@@ -68,8 +68,8 @@ public final class TestDatabase: @unchecked Sendable {
     }
 
     /// A new connection, as another worker thread would open.
-    public func store(owner: String = SQLJobStore.processOwner) throws -> SQLJobStore {
-        SQLJobStore(database: try connection(), owner: owner)
+    public func store(owner: String = SQLJobStore.processOwner, webhookEvents: Bool = false) throws -> SQLJobStore {
+        SQLJobStore(database: try connection(), owner: owner, webhookEvents: webhookEvents)
     }
 
     /// A bare connection, for statements behind the store's back.

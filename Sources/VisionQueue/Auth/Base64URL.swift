@@ -68,3 +68,21 @@ enum Base64URL {
         return output
     }
 }
+
+extension Base64URL {
+    /// Standard base64 (RFC 4648 section 4, `+` `/` and `=` padding), as Standard Webhooks
+    /// signatures and secrets use it.
+    static func encodeStandard(_ bytes: [UInt8]) -> String {
+        var text = String(encode(bytes).map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        while text.utf8.count % 4 != 0 { text += "=" }
+        return text
+    }
+
+    /// Standard base64, padded or not; nil for anything else.
+    static func decodeStandard(_ text: Substring) -> [UInt8]? {
+        var body = Substring(text)
+        while body.hasSuffix("=") { body = body.dropLast() }
+        guard text.count - body.count <= 2, !body.contains("-"), !body.contains("_") else { return nil }
+        return decode(Substring(body.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 }))
+    }
+}

@@ -1,6 +1,6 @@
-/// Where jobs live. The SQLite store implements it today; a PostgreSQL store can implement it when
-/// one machine is no longer enough. Implementations own all SQL, run each method as one
-/// transaction, and persist exactly what `JobLifecycle` decides.
+/// Where jobs live: `SQLJobStore` over SQLite or PostgreSQL (`JobStoreFactory` picks). Stores own
+/// all SQL, run each method as one transaction, and persist exactly what `JobLifecycle` decides;
+/// the conformance suite (`StoreConformanceTests`) holds every store to the same behaviour.
 ///
 /// A store instance is used by one thread at a time; each worker thread opens its own.
 public protocol JobStore: AnyObject {
@@ -58,6 +58,18 @@ public protocol JobStore: AnyObject {
         _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle, assembly: AssemblyReport,
         assemble: (_ sections: [VisionCategory: String]) -> String
     ) throws(StoreError) -> JobLifecycle.Ending?
+
+    // MARK: The webhook outbox (written with each ending when a webhook is configured)
+
+    /// Events due for a delivery attempt, oldest first.
+    func dueWebhookEvents(now: EpochMillis, limit: Int) throws(StoreError) -> [WebhookEvent]
+    /// Takes a due event for one delivery attempt until `until` (counting the attempt); false when
+    /// another dispatcher took it first. An attempt that never settles is due again at `until`.
+    func claimWebhookEvent(_ event: WebhookEvent, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool
+    /// After an attempt of the claimed `event`: delivered, or due again at `retryAt` (nil: given up).
+    func settleWebhookEvent(_ event: WebhookEvent, delivered: Bool, retryAt: EpochMillis?, error: String?, now: EpochMillis) throws(StoreError)
+    /// What is still to be delivered.
+    func webhookBacklog(now: EpochMillis) throws(StoreError) -> WebhookBacklog
 
     /// Reserves the model assembly of a job until `until`, so two workers that both find it ready
     /// do not both pay for the call. false while another reservation holds.

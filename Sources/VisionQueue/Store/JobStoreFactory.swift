@@ -31,10 +31,11 @@ public struct JobStoreFactory: Sendable {
 
     /// A connection for one thread, on a schema `migrate()` brought up to date.
     public func open() throws(StoreError) -> JobStore {
-        if configuration.databaseURL != nil { return SQLJobStore(database: postgres()) }
+        let webhookEvents = configuration.webhook != nil
+        if configuration.databaseURL != nil { return SQLJobStore(database: postgres(), webhookEvents: webhookEvents) }
         return try SQLJobStore.sqlite(
             path: configuration.databasePath, durability: configuration.durability,
-            busyTimeoutMillis: Int32(configuration.busyTimeoutMillis), migrating: false)
+            busyTimeoutMillis: Int32(configuration.busyTimeoutMillis), migrating: false, webhookEvents: webhookEvents)
     }
 
     private func postgres() -> PostgresConnection {

@@ -70,6 +70,9 @@ public struct VisionQueueConfiguration: Sendable {
     /// the process endpoint (a load balancer that self-triggers go through, on several nodes).
     /// The trigger secret is required from them all the same.
     public var triggerSources: [String]
+    /// `VQ_WEBHOOK_URL` with `VQ_WEBHOOK_SECRET` (or `_FILE`), `VQ_WEBHOOK_FIRST_RETRY_MS` and
+    /// `VQ_WEBHOOK_TIMEOUT_SECONDS`: where each run's ending is announced; nil when unset.
+    public var webhook: WebhookSettings?
     /// `VQ_MAX_ATTEMPTS` (3), `VQ_LEASE_SECONDS` (60), `VQ_RETRY_BASE_MS` (2000): see `RetryPolicy`.
     public var retryPolicy: RetryPolicy
     /// `VQ_MAX_BODY_BYTES`, default 65536.
@@ -187,6 +190,20 @@ public struct VisionQueueConfiguration: Sendable {
         triggerSources = (value("VQ_TRIGGER_ALLOW") ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
         for source in triggerSources where !NetworkAddress.isAddressOrNetwork(source) {
             throw ConfigurationError("VQ_TRIGGER_ALLOW: \(source) is not an IP address or network (10.0.0.0/8, fd00::/8)")
+        }
+        if let url = value("VQ_WEBHOOK_URL") {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigurationError("VQ_WEBHOOK_URL must start with http:// or https://")
+            }
+            guard let secret = try secret("VQ_WEBHOOK_SECRET"), let signer = WebhookSigner(secret: secret) else {
+                throw ConfigurationError("VQ_WEBHOOK_URL needs VQ_WEBHOOK_SECRET (or _FILE): whsec_ and a base64 key, or any text")
+            }
+            webhook = WebhookSettings(
+                url: url, signer: signer,
+                schedule: WebhookRetrySchedule(firstDelayMillis: Int64(try int("VQ_WEBHOOK_FIRST_RETRY_MS", 5000, 1...3_600_000))),
+                timeoutSeconds: try int("VQ_WEBHOOK_TIMEOUT_SECONDS", 10, 1...600))
+        } else {
+            webhook = nil
         }
         retryPolicy = RetryPolicy(
             maxAttempts: try int("VQ_MAX_ATTEMPTS", 3, 1...100),

@@ -113,6 +113,9 @@ public final class VisionQueueServices: Sendable {
         let (generator, framer) = try makeGenerator()
         let trigger = makeTrigger()
         let leases = startLeaseKeeper()
+        if let webhook = configuration.webhook {
+            WebhookDispatcher(webhook, log: log) { [self] in try makeStore() }.start()
+        }
         return { [self] in
             let processor = JobProcessor(
                 store: try makeStore(), generator: generator, trigger: trigger,

@@ -8,8 +8,9 @@ final class TestServerProcess: @unchecked Sendable {
     let pid: pid_t
     let logPath: String
 
-    init(executable: String, arguments: (_ port: Int) -> [String], logPath: String, ready: (_ port: Int) -> Bool) throws {
-        port = try Stack.freePort()
+    init(executable: String, arguments: (_ port: Int) -> [String], logPath: String, port chosen: Int? = nil, ready: (_ port: Int) -> Bool) throws {
+        let port = try chosen ?? Stack.freePort()
+        self.port = port
         self.logPath = logPath
         pid = try Stack.spawnInOwnGroup(
             executable, arguments(port), environment: ProcessInfo.processInfo.environment, output: logPath)

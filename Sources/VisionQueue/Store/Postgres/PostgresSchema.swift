@@ -117,6 +117,32 @@ public enum PostgresSchema {
         );
         CREATE INDEX vision_job_reruns_by_user ON vision_job_reruns (user_id, at);
         """,
+        // 2: the webhook outbox (see SQLiteSchema's migration 7).
+        """
+        CREATE TABLE vision_webhook_events (
+            id text PRIMARY KEY,
+            type text NOT NULL CHECK (type IN ('job.completed', 'job.failed', 'job.cancelled')),
+            job_id uuid NOT NULL,
+            user_id text NOT NULL,
+            status text NOT NULL,
+            vision_id text,
+            categories_completed integer NOT NULL,
+            categories_failed integer NOT NULL,
+            prompt_tokens bigint NOT NULL,
+            completion_tokens bigint NOT NULL,
+            error text,
+            created_at_ms bigint NOT NULL,
+            started_at_ms bigint,
+            completed_at_ms bigint,
+            occurred_at bigint NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at bigint,
+            delivered_at bigint,
+            last_error text
+        );
+        CREATE INDEX vision_webhook_events_due ON vision_webhook_events (next_attempt_at)
+            WHERE next_attempt_at IS NOT NULL;
+        """,
     ]
 
     static var version: Int { migrations.count }

@@ -12,6 +12,7 @@ extension SQLJobStore {
             if try hasVision(id) {
                 // A retry or rewrite of a written vision: cancelling it stops that run only.
                 try abandonRerun(id, categoryError: "The retry or rewrite was cancelled.", jobError: nil, now: now)
+                try recordEnding(id, .cancelled, now: now)
                 return .cancelled
             }
             try updateJob(
@@ -42,6 +43,7 @@ extension SQLJobStore {
                     partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
                 WHERE job_id = ? AND status = 'running'
                 """, [.int(now), .text(id.rawValue)])
+            try recordEnding(id, .cancelled, now: now)
             return .cancelled
         }
     }

@@ -10,10 +10,13 @@ public final class SQLJobStore: JobStore {
     let db: any SQLDatabase
     /// Recorded on each claim (`lease_owner`) so an operator can see which process holds a category.
     private let owner: String
+    /// Whether a run's ending writes a webhook event (`VQ_WEBHOOK_URL` is set).
+    let recordsWebhookEvents: Bool
 
-    public init(database: any SQLDatabase, owner: String = SQLJobStore.processOwner) {
+    public init(database: any SQLDatabase, owner: String = SQLJobStore.processOwner, webhookEvents: Bool = false) {
         db = database
         self.owner = owner
+        recordsWebhookEvents = webhookEvents
     }
 
     /// "host pid 1234": which process of which machine holds a claim.
@@ -27,11 +30,11 @@ public final class SQLJobStore: JobStore {
     /// `JobStoreFactory.migrate` does once per process; tools and tests do it on open).
     public static func sqlite(
         path: String, durability: SQLiteDurability = .full, busyTimeoutMillis: Int32 = 5_000,
-        owner: String = processOwner, migrating: Bool = true
+        owner: String = processOwner, migrating: Bool = true, webhookEvents: Bool = false
     ) throws(StoreError) -> SQLJobStore {
         let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, durability: durability)
         if migrating { try SQLiteSchema.migrate(db) }
-        return SQLJobStore(database: db, owner: owner)
+        return SQLJobStore(database: db, owner: owner, webhookEvents: webhookEvents)
     }
 
     // MARK: Creating and reading
@@ -474,6 +477,7 @@ public final class SQLJobStore: JobStore {
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
             if try hasVision(claim.jobID) {
                 try abandonRerun(claim.jobID, categoryError: error, jobError: error, now: now)
+                try recordEnding(claim.jobID, .failed, now: now)
                 return true
             }
             // A section being rewritten keeps its earlier text.
@@ -501,6 +505,7 @@ public final class SQLJobStore: JobStore {
                     completed_at_ms = ?, updated_at = ?
                     """,
                 [.text(error), .int(Int64(failed)), .int(Int64(restored)), .int(now), .int(now)])
+            try recordEnding(claim.jobID, .failed, now: now)
             return true
         }
     }
@@ -649,6 +654,7 @@ public final class SQLJobStore: JobStore {
                         """,
                     [.text(visionID), .int(now), .int(now), failed == 0 ? .null : .text("\(failed) of \(VisionCategory.count) categories could not be written."), .optional(assembly.note)])
             }
+            try recordEnding(id, ending.webhookKind, now: now)
             return ending
         }
     }

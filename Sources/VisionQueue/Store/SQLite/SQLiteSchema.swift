@@ -134,6 +134,34 @@ enum SQLiteSchema {
         ALTER TABLE vision_generation_jobs RENAME COLUMN started_at TO started_at_ms;
         ALTER TABLE vision_generation_jobs RENAME COLUMN completed_at TO completed_at_ms;
         """,
+        // 7: the webhook outbox. An event is written in the transaction that ends a run, with the
+        // job as it then was; `next_attempt_at` is NULL once delivered or given up. No foreign key:
+        // an event outlives a deleted job until it is delivered.
+        """
+        CREATE TABLE vision_webhook_events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL CHECK (type IN ('job.completed', 'job.failed', 'job.cancelled')),
+            job_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            vision_id TEXT,
+            categories_completed INTEGER NOT NULL,
+            categories_failed INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            error TEXT,
+            created_at_ms INTEGER NOT NULL,
+            started_at_ms INTEGER,
+            completed_at_ms INTEGER,
+            occurred_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER,
+            delivered_at INTEGER,
+            last_error TEXT
+        ) STRICT;
+        CREATE INDEX vision_webhook_events_due ON vision_webhook_events (next_attempt_at)
+            WHERE next_attempt_at IS NOT NULL;
+        """,
     ]
 
     static var version: Int { migrations.count }
