@@ -145,8 +145,9 @@ struct Serve: ParsableCommand {
         try nginx.write()
         try supervisor.start(
             .init(
-                name: "nginx", executable: Self.nginxPath(environment),
-                arguments: ["-p", nginx.prefix, "-c", nginx.configPath, "-e", folders.logs + "/nginx-error.log"],
+                name: "nginx", executable: Self.setpriv ?? Self.nginxPath(environment),
+                arguments: (Self.setpriv == nil ? [] : ["--pdeathsig", "TERM", Self.nginxPath(environment)])
+                    + ["-p", nginx.prefix, "-c", nginx.configPath, "-e", folders.logs + "/nginx-error.log"],
                 logFile: folders.logs + "/nginx.log", pidFile: nil))
         guard Self.waitFor(seconds: 15, { Self.portAccepts(host: configuration.host, port: configuration.port) }) else {
             throw ValidationError(
@@ -182,6 +183,13 @@ struct Serve: ParsableCommand {
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return (path as NSString).deletingLastPathComponent
     }
+
+    /// util-linux's `setpriv`, which starts nginx with a parent-death signal: killed outright
+    /// (SIGKILL, the OOM killer), `serve` cannot stop nginx itself, and nginx would keep the port.
+    /// nginx's master never changes its own credentials, so the setting holds; its SIGTERM is a
+    /// fast shutdown that takes the workers with it. The supervisor spawns from the main thread,
+    /// which lives as long as `serve`.
+    static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     static func nginxPath(_ environment: [String: String]) -> String {
         if let configured = environment["VQ_NGINX"], !configured.isEmpty { return configured }

@@ -43,18 +43,38 @@ struct ShutdownTests {
         #expect(throws: (any Error).self) { try stack.client.get("/") }
     }
 
-    @Test("kill -9 of the run command: the FastCGI binaries notice and stop by themselves")
-    func binariesStopWhenTheSupervisorIsKilled() throws {
+    @Test("kill -9 of the run command: the FastCGI binaries and nginx notice and stop by themselves, and the port is free again")
+    func everythingStopsWhenTheSupervisorIsKilled() throws {
         let stack = try Stack.start()
-        defer { stack.killEverything() }  // nginx is not ours to change; it goes with the group
+        defer { stack.killEverything() }
         let pids = ["vision-create", "vision-process", "vision-status"].compactMap { stack.pid(of: $0) }
         #expect(pids.count == 3)
+        let nginx = try #require(Self.nginxMaster(stack))
         kill(stack.launcherPID, SIGKILL)
         var status: Int32 = 0
         waitpid(stack.launcherPID, &status, 0)
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline && pids.contains(where: Self.isRunning) { usleep(50_000) }
+        while Date() < deadline && (pids + [nginx]).contains(where: Self.isRunning) { usleep(50_000) }
         for pid in pids { #expect(!Self.isRunning(pid), "pid \(pid) outlived its supervisor") }
+        #expect(!Self.isRunning(nginx), "nginx outlived its supervisor")
+        #expect(throws: (any Error).self, "nobody answers on the port any more") { try stack.client.get("/") }
+        // And a new run takes the same port at once.
+        let again = try Stack.start(.init(port: stack.port))
+        defer { again.stop() }
+        #expect(try again.client.get("/").status == 200)
+    }
+
+    /// nginx's master process, from the pid file in the stack's nginx folder.
+    static func nginxMaster(_ stack: Stack) -> pid_t? {
+        let path = stack.dataDirectory + "/nginx/nginx.pid"
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return pid
+            }
+            usleep(50_000)
+        }
+        return nil
     }
 
     @Test("A second run command on the same data folder refuses to start and leaves the first one serving")
