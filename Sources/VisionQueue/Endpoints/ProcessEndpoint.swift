@@ -32,11 +32,11 @@ public struct ProcessEndpoint {
         return Reply(response) {
             do {
                 let outcome = try processor.runStep(jobID)
-                log.debug("job \(jobID): \(outcome)")
+                log.about(job: jobID).debug("job \(jobID): \(outcome)")
             } catch {
                 // The job's state is untouched or fully written (one transaction each); try again in a
                 // moment (and the sweep or a poll would find it anyway).
-                log.error("step of job \(jobID) failed: \(error); trying again shortly")
+                log.about(job: jobID).error("step of job \(jobID) failed: \(error); trying again shortly")
                 processor.retryLater(jobID)
             }
         }

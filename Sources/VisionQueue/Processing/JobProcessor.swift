@@ -91,7 +91,7 @@ public final class JobProcessor: @unchecked Sendable {
         case .success(let generation):
             guard try persisting({ () throws(StoreError) in try store.recordSuccess(claim, generation, now: Clock.now()) })
             else {
-                log.warning("refused a stale write of \(claim.category.key) for job \(claim.jobID): its lease was taken over")
+                log.about(job: claim.jobID, category: claim.category).warning("refused a stale write of \(claim.category.key) for job \(claim.jobID): its lease was taken over")
                 return .lostLease(claim.category)
             }
             outcome = .wrote(claim.category)
@@ -99,7 +99,7 @@ public final class JobProcessor: @unchecked Sendable {
             let call = ModelCall(usage: error.usage, latencyMillis: error.latencyMillis)
             guard try persisting({ () throws(StoreError) in try store.failJob(claim, error: error.message, call: call, now: Clock.now()) })
             else { return .lostLease(claim.category) }
-            log.error("job \(claim.jobID) failed: \(error.message)")
+            log.about(job: claim.jobID, category: claim.category).error("job \(claim.jobID) failed: \(error.message)")
             return .configurationFailed(error.message)
         case .failure(let error):
             let call = ModelCall(usage: error.usage, latencyMillis: error.latencyMillis)
@@ -110,7 +110,7 @@ public final class JobProcessor: @unchecked Sendable {
                         unitRandom: Double.random(in: 0..<1))
                 })
             else { return .lostLease(claim.category) }
-            log.warning("attempt \(claim.attempt) of \(claim.category.key) for job \(claim.jobID) failed: \(error.message); \(failure)")
+            log.about(job: claim.jobID, category: claim.category).warning("attempt \(claim.attempt) of \(claim.category.key) for job \(claim.jobID) failed: \(error.message); \(failure)")
             outcome = .failedAttempt(claim.category, failure)
         }
         trigger.trigger(claim.jobID)
@@ -137,7 +137,7 @@ public final class JobProcessor: @unchecked Sendable {
             }
         })
         guard let ending else { return .nothingToDo }
-        log.info("job \(jobID) ended: \(ending)")
+        log.about(job: jobID).info("job \(jobID) ended: \(ending)")
         return .finished(ending)
     }
 
@@ -155,7 +155,7 @@ public final class JobProcessor: @unchecked Sendable {
                 return (framing, report)
             } catch {
                 report.calls.append((ModelCall(usage: error.usage, latencyMillis: error.latencyMillis), error.message))
-                log.warning("assembly attempt \(attempt) for job \(jobID) failed: \(error.message)")
+                log.about(job: jobID).warning("assembly attempt \(attempt) for job \(jobID) failed: \(error.message)")
                 if error.kind == .configuration || claim.shouldStop { break }
                 if attempt < lifecycle.policy.maxAttempts {
                     usleep(useconds_t(lifecycle.policy.backoff(afterAttempt: attempt, unitRandom: Double.random(in: 0..<1)) * 1000))
@@ -175,7 +175,7 @@ public final class JobProcessor: @unchecked Sendable {
             let typical = CategoryTiming.median(recent), CategoryTiming.isSlow(elapsed: tookMillis, typical: typical)
         else { return }
         let count = Self.slowCategories.add(1, ordering: .relaxed).newValue
-        log.warning(
+        log.about(job: claim.jobID, category: claim.category).warning(
             "slow category: \(claim.category.key) of job \(claim.jobID) took \(tookMillis / 1000) s, typical \(typical / 1000) s (\(count) slow in this process)")
     }
 

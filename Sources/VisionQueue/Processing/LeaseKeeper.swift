@@ -83,7 +83,7 @@ public final class LeaseKeeper: @unchecked Sendable {
                         held[claim.leaseToken]?.renewedAt = now
                         held[claim.leaseToken]?.lost = !kept
                     }
-                    if !kept { log.warning("lost the lease on \(claim.category.key) of job \(claim.jobID)") }
+                    if !kept { log.about(job: claim.jobID, category: claim.category).warning("lost the lease on \(claim.category.key) of job \(claim.jobID)") }
                 }
             } catch {
                 log.error("heartbeat failed: \(error)")

@@ -32,7 +32,7 @@ final class ProgressRecorder: GenerationProgress {
         do {
             if try !store.saveProgress(claim, text: text, now: now) { refused = true }
         } catch {
-            log.warning("could not save the text so far of \(claim.category.key) for job \(claim.jobID): \(error)")
+            log.about(job: claim.jobID, category: claim.category).warning("could not save the text so far of \(claim.category.key) for job \(claim.jobID): \(error)")
         }
     }
 
@@ -40,7 +40,7 @@ final class ProgressRecorder: GenerationProgress {
         do {
             if try !store.markWaiting(claim, until: until, reason: reason, now: Clock.now()) { refused = true }
         } catch {
-            log.warning("could not show the wait of \(claim.category.key) for job \(claim.jobID): \(error)")
+            log.about(job: claim.jobID, category: claim.category).warning("could not show the wait of \(claim.category.key) for job \(claim.jobID): \(error)")
         }
     }
 }

@@ -100,7 +100,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
 
     public func trigger(_ jobID: JobID, notBefore: EpochMillis?) {
         if settings.dropRate > 0, Double.random(in: 0..<1) < settings.dropRate {
-            log.info("fault injection: dropped the trigger for job \(jobID)")
+            log.about(job: jobID).info("fault injection: dropped the trigger for job \(jobID)")
             return
         }
         unsettled.add(1, ordering: .relaxed)
@@ -174,13 +174,13 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             let reason = result == CURLE_OK ? "HTTP \(status)" : String(cString: curl_easy_strerror(result))
             entry.tries += 1
             guard entry.tries < settings.maxTries, result != CURLE_OK || status >= 500 || status == 429 else {
-                log.warning("trigger for job \(entry.jobID) gave up after \(entry.tries) tries (\(reason)); the sweep will find it")
+                log.about(job: entry.jobID).warning("trigger for job \(entry.jobID) gave up after \(entry.tries) tries (\(reason)); the sweep will find it")
                 unsettled.subtract(1, ordering: .relaxed)
                 continue
             }
             let delay = Int64(250 << min(entry.tries, 6))
             entry.notBefore = Clock.now() + delay + Int64.random(in: 0...delay)
-            log.info("trigger for job \(entry.jobID) refused (\(reason)); retrying in about \(delay) ms")
+            log.about(job: entry.jobID).info("trigger for job \(entry.jobID) refused (\(reason)); retrying in about \(delay) ms")
             schedule.add(entry, now: Clock.now())
         }
     }

@@ -92,6 +92,8 @@ public struct VisionQueueConfiguration: Sendable {
     public var shutdownGraceSeconds: Int
     /// `VQ_LOG_LEVEL`, default `info` (`debug`, `info`, `warning`, `error`).
     public var logLevel: Logger.Level
+    /// `VQ_LOG_FORMAT`, default `text`: `json` for one JSON object per line.
+    public var logFormat: Logger.Format
     /// `VQ_FAULT_DROP_TRIGGERS`, default 0: test-only share (0-1) of self-triggers silently dropped.
     public var faultDropTriggers: Double
     /// `VQ_FAULT_FAIL`, default empty: test-only generator failures, e.g. `health:2,travel:*`
@@ -226,6 +228,7 @@ public struct VisionQueueConfiguration: Sendable {
         case "error": logLevel = .error
         default: logLevel = .info
         }
+        logFormat = try choice("VQ_LOG_FORMAT", Logger.Format.text)
         guard let drop = Double(value("VQ_FAULT_DROP_TRIGGERS") ?? "0"), (0...1).contains(drop) else {
             throw ConfigurationError("VQ_FAULT_DROP_TRIGGERS must be a number from 0 to 1")
         }
@@ -248,7 +251,7 @@ public struct VisionQueueConfiguration: Sendable {
 
     public var stallMillis: Int64 { Int64(stallSeconds) * 1000 }
 
-    public func logger(_ label: String) -> Logger { Logger(label: label, minimum: logLevel) }
+    public func logger(_ label: String) -> Logger { Logger(label: label, minimum: logLevel, format: logFormat) }
 }
 
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {

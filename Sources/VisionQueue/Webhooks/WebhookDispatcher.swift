@@ -55,6 +55,8 @@ public final class WebhookDispatcher: @unchecked Sendable {
             claimed.attempts += 1
             let failure = deliver(claimed)
             let settledAt = Clock.now()
+            var log = self.log
+            log.jobID = claimed.jobID
             if let failure {
                 let retryAt = settings.schedule.nextAttempt(afterFailedAttempts: claimed.attempts, now: settledAt)
                 try store.settleWebhookEvent(claimed, delivered: false, retryAt: retryAt, error: failure, now: settledAt)
