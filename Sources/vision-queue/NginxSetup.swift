@@ -10,8 +10,8 @@ struct NginxSetup {
     var host: String
     var port: Int
     var accessLog: Bool
-    /// `VQ_TRIGGER_ALLOW`, already checked to be addresses or networks.
-    var triggerSources: [String]
+    /// The snippets the settings decide (body limit, trigger sources).
+    var snippets: NginxSnippets
 
     var configPath: String { prefix + "/nginx.conf" }
 
@@ -26,9 +26,7 @@ struct NginxSetup {
         for file in ["vision-queue-locations.conf", "vision-queue-fastcgi.conf", "vision-queue-headers.conf"] {
             try copy(source + "/" + file, to: snippets + "/" + file)
         }
-        let allowed = triggerSources.map { "allow \($0);\n" }.joined()
-        try ("# VQ_TRIGGER_ALLOW: where else self-triggers may come from\n" + allowed)
-            .write(toFile: snippets + "/vision-queue-trigger-sources.conf", atomically: true, encoding: .utf8)
+        try self.snippets.write(into: snippets)
         try copy(source + "/mime.types", to: prefix + "/mime.types")
         let template = try String(contentsOfFile: source + "/local.conf.template", encoding: .utf8)
         try render(template).write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -141,7 +141,7 @@ struct Serve: ParsableCommand {
         let nginx = NginxSetup(
             repositoryRoot: root, prefix: folders.data + "/nginx", logDirectory: folders.logs,
             socketDirectory: folders.sockets, host: configuration.host, port: configuration.port, accessLog: accessLog,
-            triggerSources: configuration.triggerSources)
+            snippets: NginxSnippets(configuration))
         try nginx.write()
         try supervisor.start(
             .init(

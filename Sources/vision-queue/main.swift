@@ -6,7 +6,7 @@ struct VisionQueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vision-queue",
         abstract: "Runs and administers a Vision Queue installation.",
-        subcommands: [Serve.self, Sweep.self, MintToken.self])
+        subcommands: [Serve.self, Sweep.self, MintToken.self, WriteNginxSnippets.self])
 }
 
 VisionQueueCommand.main()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VisionQueue
 
 /// Every error case of the API, through nginx, answers its status code with the JSON error shape.
 @Suite("API errors")
@@ -92,6 +93,30 @@ struct APIErrorTests {
         #expect(response.errorCode == "payload_too_large")
         let list = try stack.client.get("/api/vision-jobs/list", token: token)
         #expect((list.json?["jobs"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test("nginx and the binaries take the body limit from one setting: VQ_MAX_BODY_BYTES raised lets a larger body through nginx, lowered refuses it there, naming the limit")
+    func bodyLimitFollowsTheSetting() throws {
+        // 12 answers of 1,500 four-byte characters: 72 kB, within every answer's 4,000 characters.
+        let answers = Dictionary(uniqueKeysWithValues: VisionCategory.allCases.map { ($0.key, String(repeating: "\u{1F338}", count: 1_500)) })
+        let body = try JSONSerialization.data(withJSONObject: ["answers": answers])
+        #expect(body.count > 72_000)
+        let raised = try Stack.start(.init(environment: ["VQ_MAX_BODY_BYTES": "100000"]))
+        defer { raised.stop() }
+        let accepted = try raised.client.send(
+            "POST", "/api/vision-jobs/create",
+            headers: ["Content-Type": "application/json", "Authorization": "Bearer \(raised.token(for: "big-notes"))"], body: Array(body))
+        #expect(accepted.status == 201, "\(accepted)")
+
+        let lowered = try Stack.start(.init(environment: ["VQ_MAX_BODY_BYTES": "2048"]))
+        defer { lowered.stop() }
+        let small = "{\"answers\": {\"fun\": \"" + String(repeating: "a", count: 3_000) + "\"}}"
+        let refused = try lowered.client.send(
+            "POST", "/api/vision-jobs/create",
+            headers: ["Content-Type": "application/json", "Authorization": "Bearer \(lowered.token(for: "small-notes"))"], body: Array(small.utf8))
+        #expect(refused.status == 413)
+        #expect(refused.errorCode == "payload_too_large")
+        #expect((refused.json?["error"] as? [String: Any])?["message"] as? String == "The body may be at most 2048 bytes.")
     }
 
     @Test("Another user's job answers exactly like a job that does not exist")

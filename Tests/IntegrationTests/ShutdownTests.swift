@@ -124,3 +124,54 @@ struct ShutdownTests {
         return output
     }
 }
+
+@Suite("Production nginx configuration")
+struct ProductionNginxTests {
+    @Test("vision-queue nginx-snippets writes what the settings decide, and the shipped server block with them passes nginx -t")
+    func serverBlockWithWrittenSnippets() throws {
+        let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("vq-prod-nginx-\(UUID().uuidString.prefix(8))").path
+        let snippets = prefix + "/snippets/vision-queue"
+        try FileManager.default.createDirectory(atPath: snippets, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: prefix) }
+        for file in ["vision-queue-locations.conf", "vision-queue-fastcgi.conf", "vision-queue-headers.conf"] {
+            try FileManager.default.copyItem(atPath: Stack.repositoryRoot + "/nginx/" + file, toPath: snippets + "/" + file)
+        }
+        let written = try Self.run(
+            Stack.binDirectory + "/vision-queue", ["nginx-snippets", snippets],
+            environment: ["VQ_MAX_BODY_BYTES": "12345", "VQ_TRIGGER_ALLOW": "10.0.0.0/8, fd00::/8"])
+        #expect(written.status == 0, "\(written.output)")
+        let limits = try String(contentsOfFile: snippets + "/vision-queue-limits.conf", encoding: .utf8)
+        #expect(limits.contains("client_max_body_size 12345;") && limits.contains("at most 12345 bytes"))
+        let sources = try String(contentsOfFile: snippets + "/vision-queue-trigger-sources.conf", encoding: .utf8)
+        #expect(sources.contains("allow 10.0.0.0/8;\nallow fd00::/8;\n"))
+        #expect(try Self.run(Stack.binDirectory + "/vision-queue", ["nginx-snippets", snippets], environment: ["VQ_TRIGGER_ALLOW": "all"]).status != 0,
+                "a bad setting writes nothing")
+
+        let main = """
+            pid \(prefix)/nginx.pid;
+            error_log \(prefix)/error.log;
+            events {}
+            http {
+                include /etc/nginx/mime.types;
+                include \(Stack.repositoryRoot)/nginx/vision-queue.conf;
+            }
+            """
+        try main.write(toFile: prefix + "/nginx.conf", atomically: true, encoding: .utf8)
+        let check = try Self.run("/usr/sbin/nginx", ["-t", "-p", prefix, "-c", prefix + "/nginx.conf"], environment: [:])
+        #expect(check.status == 0, "nginx -t: \(check.output)")
+    }
+
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/bin:/bin:/usr/sbin"].merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+}
