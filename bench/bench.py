@@ -19,7 +19,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -27,6 +26,10 @@ import sys
 import tempfile
 import threading
 import time
+
+import postgres
+import peers
+from processes import free_port, group_pids, log, start, started_processes, stop, stop_all, wait_for_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -41,56 +44,6 @@ ANSWERS = {
 }
 STEPS = 13  # 12 categories + assembly, each its own self-triggered hop
 FINAL = ("completed", "failed", "cancelled")
-
-started_processes = []  # every Popen we start, each in its own session; stopped at exit
-
-
-def log(message):
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
-
-
-def start(command, log_path, env=None):
-    out = open(log_path, "ab")
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    started_processes.append(process)
-    return process
-
-
-def stop(process, seconds=30):
-    """SIGTERM to the process group we created for it, SIGKILL if it has not gone in time."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def stop_all():
-    for process in reversed(started_processes):
-        stop(process, 15)
-
 
 def mint(secret, user, ttl=7 * 86400):
     def b64(data):
@@ -155,19 +108,6 @@ def cpu_seconds(pids):
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def group_pids(pgid):
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[2]) == pgid:
-                        pids.append(int(name))
-            except OSError:
-                pass
-    return pids
-
-
 def loadavg():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -204,11 +144,23 @@ class Stack:
             "VQ_THREADS": str(args.threads), "VQ_PROCESS_THREADS": str(args.process_threads),
             "VQ_PROCESSES": str(args.processes), "VQ_SYNCHRONOUS": args.synchronous,
         })
-        for key in ("VQ_DB_PATH", "VQ_SOCKET_DIR", "VQ_JWT_SECRET_FILE", "VQ_TRIGGER_SECRET_FILE", "VQ_TRIGGER_URL"):
+        for key in ("VQ_DB_PATH", "VQ_SOCKET_DIR", "VQ_JWT_SECRET_FILE", "VQ_TRIGGER_SECRET_FILE", "VQ_TRIGGER_URL",
+                    "VQ_DATABASE_URL", "VQ_DATABASE_URL_FILE", "VQ_DATABASE_SCHEMA"):
             env.pop(key, None)
         env["VQ_DB_PATH"] = self.db
         env.update(extra_env or {})
         self.env = env
+        # PostgreSQL when the caller set VQ_DATABASE_URL, as the service decides.
+        self.pg_url = env.get("VQ_DATABASE_URL")
+        self.schema = env.get("VQ_DATABASE_SCHEMA", "vision_queue")
+
+    @property
+    def store(self):
+        return "postgres" if self.pg_url else "sqlite"
+
+    def connect(self):
+        """A connection to this stack's database, sqlite3 or PostgreSQL with sqlite3's face."""
+        return postgres.connect(self.pg_url, self.schema) if self.pg_url else connect_db(self.db)
 
     def migrate_only(self):
         """Creates the database with the service's own schema (the sweep command migrates, then finds nothing)."""
@@ -495,7 +447,7 @@ def http_post(path, body, token=None):
 # MARK: figures
 
 def single_jobs_project(stack, runs):
-    db = connect_db(stack.db)
+    db = stack.connect()
     client, server, failures = [], [], 0
     for index in range(runs):
         token = stack.token(f"bench-single-{index}")
@@ -563,7 +515,7 @@ def end_to_end(stack, jobs, timeout, run_index):
     tokens = [stack.token(f"bench-e2e-{run_index}-{i}") for i in range(jobs)]
     body = json.dumps({"answers": ANSWERS}).encode()
     payloads = [http_post("/api/vision-jobs/create", body, token) for token in tokens]
-    db = connect_db(stack.db)
+    db = stack.connect()
     began = time.time()
     answers = asyncio.run(fire_all(stack.port, payloads))
     created = [json.loads(b)["jobId"] for _, status, b in answers if status == 201]
@@ -583,8 +535,9 @@ def end_to_end(stack, jobs, timeout, run_index):
     finished = done >= len(created) and created
     elapsed = ((last / 1000) if finished else time.time()) - began
     check = db.execute(
-        "SELECT count(*), sum(status = 'completed'), sum(categories_completed), sum(categories_failed), "
-        "sum(vision_id IS NOT NULL) FROM vision_generation_jobs WHERE user_id LIKE ?",
+        "SELECT count(*), sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), sum(categories_completed), "
+        "sum(categories_failed), sum(CASE WHEN vision_id IS NOT NULL THEN 1 ELSE 0 END) "
+        "FROM vision_generation_jobs WHERE user_id LIKE ?",
         (f"bench-e2e-{run_index}-%",)).fetchone()
     db.close()
     completed = check[1] or 0
@@ -776,6 +729,12 @@ def main():
     parser.add_argument("--no-normal", action="store_true", help="skip figure 3 with synchronous=NORMAL")
     parser.add_argument("--seed-cache", default=os.path.join(ROOT, ".build-bench", "seed-cache"),
                         help="where the seeded database is kept between runs ('' to seed afresh every time)")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="skip the PostgreSQL column (figures 1-5 and 6 idle on PostgreSQL 15, figure 3 on "
+                             "several nodes) and the pgqueuer peer")
+    parser.add_argument("--nodes", type=int, default=3, help="nodes behind the front in figure 3 on PostgreSQL")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peer queues (huey, pgqueuer)")
+    parser.add_argument("--peer-jobs", type=int, default=20_000, help="no-op jobs each peer queue processes")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folders")
     parser.add_argument("--results", default=os.path.join(BENCH, "results"))
     args = parser.parse_args()
@@ -791,7 +750,8 @@ def main():
                "settings": {"threads": args.threads, "process_threads": args.process_threads,
                             "processes": args.processes, "synchronous": args.synchronous,
                             "wrk": f"-t2 -c64 -d{args.seconds}s x {args.rounds} rounds (median)",
-                            "jobs": args.jobs, "seed_jobs": args.seed_jobs},
+                            "jobs": args.jobs, "seed_jobs": args.seed_jobs, "nodes": args.nodes,
+                            "peer_jobs": args.peer_jobs},
                "work": work}
     began = time.time()
     try:
@@ -819,16 +779,7 @@ def run(args, work, results):
     time.sleep(1.0)
     results["memory_idle_start"] = s1.worker_rss()
     status_token = s1.token("bench-status")
-    db = connect_db(s1.db)
-    template_job = s1.create(status_token)
-    row = s1.wait_final(db, template_job)
-    db.close()
-    if not row or row[0] != "completed":
-        raise SystemExit(f"the first job did not complete: {row}")
-    status_path = f"/api/vision-jobs/status?jobId={template_job}"
-    code, status_body = request(s1.port, "GET", status_path, token=status_token)
-    if code != 200:
-        raise SystemExit(f"status answered {code}")
+    template_job, status_path, status_body = first_job(s1, status_token)
     results["status_answer_bytes"] = len(status_body)
 
     refs = References(args, work, s1, status_body).start()
@@ -869,6 +820,10 @@ def run(args, work, results):
     results["memory_after_fig3"] = memory
     loads["fig3"] = loadavg()
     s1.stop()
+    if not args.no_peers:  # right after figure 3, so the ratio compares the same minutes
+        log(f"peer on SQLite: huey, {args.peer_jobs:,} no-op jobs enqueued first, then 2 worker processes")
+        results.setdefault("peers", {})["huey"] = peers.huey(work, args.peer_jobs)
+        loads["huey"] = loadavg()
     template_db = os.path.join(work, "template.sqlite3")
     source = sqlite3.connect(s1.db)
     source.execute("VACUUM INTO ?", (template_db,))
@@ -909,48 +864,206 @@ def run(args, work, results):
     s2.start()
     s3.start()
     loads["fig5_start"] = loadavg()
-
     tokens_file = os.path.join(work, "tokens.txt")
     with open(tokens_file, "w") as f:
         for index in range(args.users):
             f.write(mint(s1.secret, f"bench-create-{index}") + "\n")
-    create_body = json.dumps({"answers": ANSWERS})
-    targets = {
-        "floor": (f"http://127.0.0.1:{refs.port}/floor", {}),
-        "s2_status": (f"http://127.0.0.1:{s2.port}/api/vision-jobs/status?jobId={small['sample_job']}",
-                      {"headers": (f"Authorization: Bearer {s2.token(small['sample_user'])}",)}),
-        "s3_status": (f"http://127.0.0.1:{s3.port}/api/vision-jobs/status?jobId={seed_info['sample_job']}",
-                      {"headers": (f"Authorization: Bearer {s3.token(seed_info['sample_user'])}",)}),
-        "s2_create": (f"http://127.0.0.1:{s2.port}/api/vision-jobs/create",
-                      {"tokens_file": tokens_file, "body": create_body}),
-        "s3_create": (f"http://127.0.0.1:{s3.port}/api/vision-jobs/create",
-                      {"tokens_file": tokens_file, "body": create_body}),
-    }
-    for stack, info in ((s2, small), (s3, seed_info)):
+    measured = status_and_create(args, refs, (s2, small), (s3, seed_info), len(status_body), tokens_file)
+    results.update(measured)
+    loads["fig5_end"] = loadavg()
+    s2.stop()
+    s3.stop()
+
+    server = None if args.no_postgres else postgres.PostgresServer(work, free_port()).start()
+    try:
+        if server:
+            run_postgres(args, work, results, refs, server, tokens_file, timeout)
+            loads["postgres"] = loadavg()
+        refs.stop()
+    finally:
+        if server:
+            server.stop()
+
+
+def first_job(stack, token):
+    """Creates the run's first job and waits for it: the template that status reads and that
+    figure 5 copies. Answers its id, its status path and its status answer."""
+    db = stack.connect()
+    job = stack.create(token)
+    row = stack.wait_final(db, job)
+    db.close()
+    if not row or row[0] != "completed":
+        raise SystemExit(f"the first job on {stack.name} did not complete: {row}")
+    status_path = f"/api/vision-jobs/status?jobId={job}"
+    code, body = request(stack.port, "GET", status_path, token=token)
+    if code != 200:
+        raise SystemExit(f"status on {stack.name} answered {code}")
+    return job, status_path, body
+
+
+def status_and_create(args, refs, small_side, big_side, status_bytes, tokens_file):
+    """Figures 2 and 5: status and create on a stack with a small database and on one with
+    `seed_jobs` finished jobs, and the C floor, measured in alternation round by round so a
+    disturbance of the shared machine hits all of them alike. Each side is (stack, seed info)."""
+    (small_stack, small), (big_stack, big) = small_side, big_side
+    for stack, info in (small_side, big_side):
         code, body = request(stack.port, "GET", f"/api/vision-jobs/status?jobId={info['sample_job']}",
                              token=stack.token(info["sample_user"]))
-        if code != 200 or len(body) != len(status_body):
-            raise SystemExit(f"status of a seeded job answered {code} with {len(body)} bytes "
-                             f"(the template's: {len(status_body)}): {body[:300]!r}")
-    log(f"figures 2 and 5: status and create on {small['jobs']} and on {args.seed_jobs:,} finished jobs, "
-        f"{args.rounds} rounds of {args.seconds} s each")
+        if code != 200 or len(body) != status_bytes:
+            raise SystemExit(f"status of a seeded job on {stack.name} answered {code} with {len(body)} bytes "
+                             f"(the template's: {status_bytes}): {body[:300]!r}")
+    create_body = json.dumps({"answers": ANSWERS})
+
+    def status_target(stack, info):
+        return (f"http://127.0.0.1:{stack.port}/api/vision-jobs/status?jobId={info['sample_job']}",
+                {"headers": (f"Authorization: Bearer {stack.token(info['sample_user'])}",)})
+
+    def create_target(stack):
+        return f"http://127.0.0.1:{stack.port}/api/vision-jobs/create", {"tokens_file": tokens_file, "body": create_body}
+
+    targets = {"floor": (f"http://127.0.0.1:{refs.port}/floor", {}),
+               "small_status": status_target(small_stack, small), "big_status": status_target(big_stack, big),
+               "small_create": create_target(small_stack), "big_create": create_target(big_stack)}
+    log(f"figures 2 and 5 on {small_stack.store}: status and create on {small['jobs']} and on "
+        f"{big['jobs']:,} finished jobs, {args.rounds} rounds of {args.seconds} s each")
     measured = {name: [] for name in targets}
     for name, (url, options) in targets.items():  # warm every path once
         if name != "floor":
             wrk(url, 2, offset=args.users // 2, **options)
     for round_index in range(args.rounds):
         for name, (url, options) in targets.items():
-            offset = (round_index * 2 + (name == "s3_create")) * args.users // (2 * args.rounds)
+            offset = (round_index * 2 + (name == "big_create")) * args.users // (2 * args.rounds)
             measured[name].append(wrk(url, args.seconds, offset=offset, **options))
-    results["ref_floor_fig5"] = summarize_wrk(measured["floor"])
-    results["fig2_create"] = summarize_wrk(measured["s2_create"])
-    results["fig5_status_small"] = summarize_wrk(measured["s2_status"])
-    results["fig5_status"] = summarize_wrk(measured["s3_status"])
-    results["fig5_create"] = summarize_wrk(measured["s3_create"])
-    loads["fig5_end"] = loadavg()
-    s2.stop()
-    s3.stop()
-    refs.stop()
+    return {"ref_floor_fig5": summarize_wrk(measured["floor"]), "fig2_create": summarize_wrk(measured["small_create"]),
+            "fig5_status_small": summarize_wrk(measured["small_status"]),
+            "fig5_status": summarize_wrk(measured["big_status"]), "fig5_create": summarize_wrk(measured["big_create"])}
+
+
+# MARK: PostgreSQL
+
+def pg_env(server, schema):
+    """What points a stack at the bench's PostgreSQL, in a schema of its own."""
+    return {"VQ_DATABASE_URL": server.url, "VQ_DATABASE_SCHEMA": schema}
+
+
+def run_postgres(args, work, results, refs, server, tokens_file, timeout):
+    """Figures 1-5 and 6 (idle) again with the stack on PostgreSQL 15 (the bench's own server,
+    one schema per stack), then figure 3 on several nodes sharing one schema. The references are
+    those of the SQLite column, still running; the C floor is measured again beside figures 1, 2
+    and 5, so their ratios come from the same minutes."""
+    pg = results["postgres"] = {"server_version": server.version}
+    p1 = Stack("p1", args, work, pg_env(server, "p1")).start()
+    time.sleep(1.0)
+    pg["memory_idle_start"] = p1.worker_rss()
+    token = p1.token("bench-status")
+    template_job, status_path, status_body = first_job(p1, token)
+
+    # Each worker thread opens its PostgreSQL connection on first use (a backend forked, its caches
+    # filled, its statements prepared): measured here cold, as the SQLite column is, and again
+    # after figure 3, when every thread has its connection.
+    log(f"PostgreSQL figure 4: one job alone, x{args.single_runs} (cold: first use of each connection)")
+    pg["fig4_single_job_cold"] = single_jobs_project(p1, args.single_runs)
+
+    log(f"PostgreSQL figure 1: status vs the C floor, {args.rounds} rounds of {args.seconds} s each")
+    auth = f"Authorization: Bearer {token}"
+    status_url = f"http://127.0.0.1:{p1.port}{status_path}"
+    wrk(status_url, 2, (auth,))
+    floor, status = [], []
+    for _ in range(args.rounds):
+        floor.append(wrk(f"http://127.0.0.1:{refs.port}/floor", args.seconds, cpu_of=group_pids(refs.floor.pid)))
+        status.append(wrk(status_url, args.seconds, (auth,), cpu_of=p1.pids("vision-status")))
+    pg["ref_floor"] = summarize_wrk(floor)
+    pg["fig1_status"] = summarize_wrk(status)
+
+    log(f"PostgreSQL figure 3: {args.jobs} jobs at once, x{args.e2e_runs}")
+    runs = []
+    for index in range(args.e2e_runs):
+        runs.append(end_to_end(p1, args.jobs, timeout, f"pg-{index}"))
+        log(f"  stack:   {runs[-1]['steps_per_s']:.0f} steps/s ({runs[-1]['completed']} completed)")
+    pg["fig3_end_to_end"] = {"runs": runs, "best": max(runs, key=lambda r: r["steps_per_s"])}
+    pg["memory_after_fig3"] = p1.worker_rss()
+    log(f"PostgreSQL figure 4 again, warm: one job alone, x{args.single_runs}")
+    pg["fig4_single_job"] = single_jobs_project(p1, args.single_runs)
+    p1.stop()
+    if not args.no_peers:  # right after figure 3, so the ratio compares the same minutes
+        log(f"peer on PostgreSQL: pgqueuer, {args.peer_jobs:,} no-op jobs enqueued first, then 2 worker processes")
+        results.setdefault("peers", {})["pgqueuer"] = peers.pgqueuer(work, server, args.peer_jobs)
+
+    pg["fig3_nodes"] = nodes_end_to_end(args, work, server, timeout)
+
+    sink = {"VQ_TRIGGER_URL": f"http://127.0.0.1:{refs.port}/sink", "VQ_SWEEP_INTERVAL_SECONDS": "0"}
+    p2 = Stack("p2", args, work, {**sink, **pg_env(server, "p2")})
+    p3 = Stack("p3", args, work, {**sink, **pg_env(server, "p3")})
+    p2.migrate_only()
+    p3.migrate_only()
+    log(f"PostgreSQL figure 5: seeding {args.seed_jobs:,} finished jobs (copies of the first job on PostgreSQL)")
+    small = postgres.seed(server.url, "p1", template_job, "p2", 10)
+    big = postgres.seed(server.url, "p1", template_job, "p3", args.seed_jobs)
+    big["db_bytes"] = postgres.schema_bytes(server.url, "p3")
+    log(f"  seeded in {big['seconds']:.1f} s, {big['db_bytes'] / 1e9:.2f} GB")
+    pg["fig5_seed"] = big
+    p2.start()
+    p3.start()
+    pg.update(status_and_create(args, refs, (p2, small), (p3, big), len(status_body), tokens_file))
+    p2.stop()
+    p3.stop()
+
+
+def nodes_end_to_end(args, work, server, timeout):
+    """Figure 3 on `args.nodes` nodes sharing one PostgreSQL schema: each a whole stack (nginx and
+    the binaries, its own port and data folder) behind a round-robin nginx front. Creates go
+    through the front, and so do the self-triggers (VQ_TRIGGER_URL), so any node runs any step."""
+    front_port = free_port()
+    env = {**pg_env(server, "nodes"), "VQ_TRIGGER_URL": f"http://127.0.0.1:{front_port}/api/vision-jobs/process",
+           "VQ_TRIGGER_SECRET": "bench-trigger-nodes"}  # one secret: a node checks its peers' triggers
+    nodes = [Stack(f"node{i + 1}", args, work, env) for i in range(args.nodes)]
+    front = postgres.Front(work, front_port, [node.port for node in nodes]).start()
+    for node in nodes:
+        node.start()
+    front.wait()
+    cluster = Cluster(front_port, nodes)
+    log(f"PostgreSQL figure 3 on {args.nodes} nodes behind a front: {args.jobs} jobs at once, x{args.e2e_runs}")
+    runs = []
+    for index in range(args.e2e_runs):
+        runs.append(end_to_end(cluster, args.jobs, timeout, f"nodes-{index}"))
+        runs[-1]["steps_by_node"] = cluster.steps_by_node(f"nodes-{index}")
+        log(f"  {args.nodes} nodes: {runs[-1]['steps_per_s']:.0f} steps/s ({runs[-1]['completed']} completed; "
+            f"steps by node {runs[-1]['steps_by_node']})")
+    for node in nodes:
+        node.stop()
+    front.stop()
+    return {"nodes": args.nodes, "runs": runs, "best": max(runs, key=lambda r: r["steps_per_s"])}
+
+
+class Cluster:
+    """Several nodes behind the front, with a stack's face for end_to_end: the front's port, a
+    token any node accepts (one JWT secret), a connection to the shared schema."""
+
+    def __init__(self, port, nodes):
+        self.port = port
+        self.nodes = nodes
+
+    def token(self, user):
+        return self.nodes[0].token(user)
+
+    def connect(self):
+        return self.nodes[0].connect()
+
+    def steps_by_node(self, run_index):
+        """Categories of this run each node's vision-process wrote, from the worker that held the
+        last lease (its owner names the process id): evidence that the steps spread."""
+        owner = {pid: node.name for node in self.nodes for pid in node.pids("vision-process")}
+        db = self.connect()
+        rows = db.execute("SELECT c.lease_owner, count(*) FROM vision_job_categories c JOIN vision_generation_jobs j "
+                          "ON j.id = c.job_id WHERE j.user_id LIKE ? GROUP BY c.lease_owner",
+                          (f"bench-e2e-{run_index}-%",)).fetchall()
+        db.close()
+        counts = {}
+        for lease_owner, count in rows:
+            pid = next((int(p) for p in re.findall(r"\d+", lease_owner or "")[::-1] if int(p) in owner), None)
+            name = owner.get(pid, "unknown")
+            counts[name] = counts.get(name, 0) + count
+        return counts
 
 
 # MARK: the table
@@ -1061,9 +1174,93 @@ def table(r):
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     errors = {k: v["errors"] for k, v in r.items() if isinstance(v, dict) and v.get("errors")}
+    errors.update({f"postgres.{k}": v["errors"] for k, v in r.get("postgres", {}).items()
+                   if isinstance(v, dict) and v.get("errors")})
     if errors:
         lines += ["", f"wrk saw errors or non-2xx answers (excluded from nothing; check the JSON): {errors}"]
+    if r.get("postgres") or r.get("peers"):
+        lines += [""] + store_table(r)
     return "\n".join(lines)
+
+
+def store_table(r):
+    """The second table: each figure on SQLite and on PostgreSQL side by side, each with its ratio
+    to its own same-run reference, then figure 3 against the peer queues. Lines of text."""
+    pg, found = r.get("postgres") or {}, r.get("peers") or {}
+
+    def fmt(n, digits=0):
+        return f"{n:,.{digits}f}" if n is not None else "-"
+
+    def ratio(a, b):
+        return f"{a / b:.2f}x" if a is not None and b else "-"
+
+    def load(w, floor, unit="req/s"):
+        return f"{fmt(w['rps'])} {unit}, p50 {fmt(w['p50_ms'], 1)} ms ({ratio(w['rps'], floor['rps'])} R2)"
+
+    def e2e(run):
+        return (f"{fmt(run['steps_per_s'])} steps/s, {fmt(run['jobs_per_s'], 1)} jobs/s "
+                f"({ratio(run['steps_per_s'], r['ref_chain']['best']['steps_per_s'])} R3; "
+                f"{run['completed']}/{run['jobs']} completed)")
+
+    def idle_rss(snapshot):
+        return ", ".join(f"{b.replace('vision-', '')} {fmt(max(v['rss_mb'], default=None), 1)}" for b, v in snapshot.items())
+
+    rows = []
+
+    def add(name, sqlite_key, text, value):
+        """One figure: SQLite's from r, PostgreSQL's from pg (absent when skipped); PG / SQLite of `value`."""
+        a, b = r.get(sqlite_key), pg.get(sqlite_key)
+        rows.append((name, text(a, "sqlite") if a else "-", text(b, "postgres") if b else "-",
+                     ratio(value(b), value(a)) if a and b else ""))
+
+    add("1 status, bearer token", "fig1_status",
+        lambda w, side: load(w, (r if side == "sqlite" else pg)["ref_floor"]), lambda w: w["rps"])
+    add("2 create, distinct users", "fig2_create",
+        lambda w, side: load(w, (r if side == "sqlite" else pg)["ref_floor_fig5"], "jobs/s"), lambda w: w["rps"])
+    add(f"3 end to end, {r['settings']['jobs']:,} jobs at once (best of runs)", "fig3_end_to_end",
+        lambda f, side: e2e(f["best"]), lambda f: f["best"]["steps_per_s"])
+    nodes = pg.get("fig3_nodes")
+    if nodes:
+        best, single = nodes["best"], pg["fig3_end_to_end"]["best"]
+        rows.append((f"3 the same, {nodes['nodes']} nodes behind a front", "-", e2e(best),
+                     f"{ratio(best['steps_per_s'], single['steps_per_s'])} 1 node"))
+        rows.append(("  steps run by each node (last run)", "-",
+                     ", ".join(f"{k} {v:,}" for k, v in sorted(nodes["runs"][-1]["steps_by_node"].items())), ""))
+    add("4 chain overhead, one job alone", "fig4_single_job",
+        lambda f, side: f"{fmt(f['ms_per_step_p50'], 2)} ms/step (server clock {fmt(f['server_ms_per_step_p50'], 2)})"
+        + (f"; cold {fmt(pg['fig4_single_job_cold']['ms_per_step_p50'], 2)}" if side == "postgres" else ""),
+        lambda f: f["ms_per_step_p50"])
+    seed_jobs = (r.get("fig5_seed") or pg.get("fig5_seed") or {}).get("jobs", 0)
+    for key, small_key, name, unit in (("fig5_status", "fig5_status_small", "status", "req/s"),
+                                       ("fig5_create", "fig2_create", "create", "jobs/s")):
+        add(f"5 {name}, {seed_jobs:,} finished jobs", key,
+            lambda w, side, small_key=small_key, unit=unit: f"{fmt(w['rps'])} {unit} "
+            f"({ratio(w['rps'], (r if side == 'sqlite' else pg)[small_key]['rps'])} small)", lambda w: w["rps"])
+    add("5 database per finished job", "fig5_seed",
+        lambda f, side: f"{fmt(f['db_bytes'] / f['jobs'])} B", lambda f: f["db_bytes"] / f["jobs"])
+    add("6 RSS MB per worker, idle (largest)", "memory_idle_start", lambda m, side: idle_rss(m),
+        lambda m: max(v for vals in m.values() for v in vals["rss_mb"]))
+
+    huey, pgq = found.get("huey"), found.get("pgqueuer")
+    if huey or pgq:
+        def peer(p):
+            return (f"{p['peer']}: {fmt(p['jobs_per_s'])} jobs/s ({p['workers']} workers"
+                    + (f", batches of {p['batch_size']}" if p.get("batch_size") else "") + ")") if p else "-"
+        rows.append((f"P peer queue, {r['settings'].get('peer_jobs', 0):,} no-op jobs", peer(huey), peer(pgq), ""))
+
+        def versus(figure, p):
+            return f"{ratio(figure['best']['steps_per_s'], p['jobs_per_s'])} {p['peer']}" if figure and p else "-"
+        rows.append(("3 end to end: our steps/s per peer job/s", versus(r.get("fig3_end_to_end"), huey),
+                     versus(pg.get("fig3_end_to_end"), pgq), ""))
+        if nodes and pgq:
+            rows.append((f"  the same, {nodes['nodes']} nodes", "-", versus(nodes, pgq), ""))
+
+    version = (pg.get("server_version") or "").split(" ")[0]
+    header = ("SQLite and PostgreSQL, same run", "SQLite", f"PostgreSQL {version}".strip(), "PostgreSQL / SQLite")
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(4)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return lines
 
 
 if __name__ == "__main__":
