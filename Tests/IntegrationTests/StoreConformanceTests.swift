@@ -457,6 +457,24 @@ final class StoreConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func aPlaceUnderTheCapIsFreedByItsCategoryEndingOrItsLeaseLapsing(_ backend: StoreBackend) throws {
+        try use(backend)
+        let capped = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 2)
+        let jobs = try (0..<4).map { index in try store.createJob(NewJob(userID: "slot-\(index)", notes: [:]), now: t0).id }
+        let first = try claim(store, jobs[0], at: t0, lifecycle: capped)
+        _ = try claim(store, jobs[1], at: t0, lifecycle: capped)
+        #expect(try store.claimNextCategory(of: jobs[2], now: t0 + 1, lifecycle: capped) == .throttled, "two running: full")
+        #expect(try store.recordSuccess(first, output: "written", now: t0 + 2))
+        _ = try claim(store, jobs[2], at: t0 + 3, lifecycle: capped)
+        #expect(try store.claimNextCategory(of: jobs[3], now: t0 + 4, lifecycle: capped) == .throttled, "full again")
+        // The claims of jobs 1 and 2 lapse (their worker died): their places are free with them.
+        let lapsed = t0 + 3 + lifecycle.policy.leaseMillis + 1
+        _ = try claim(store, jobs[3], at: lapsed, lifecycle: capped)
+        _ = try claim(store, jobs[0], at: lapsed, lifecycle: capped)
+        #expect(try store.claimNextCategory(of: jobs[1], now: lapsed, lifecycle: capped) == .throttled, "two live claims: full")
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func twoConnectionsOnTwoThreadsNeverClaimTheSameCategory(_ backend: StoreBackend) throws {
         try use(backend)
         let database = self.database!

@@ -76,13 +76,13 @@ public final class SQLJobStore: JobStore {
                 """,
                 [.text(id.rawValue), .text(newJob.userID), .text(input), .int(now), .int(now),
                  .optional(newJob.idempotencyKey), .text(requestHash)])
-            for category in VisionCategory.allCases {
-                try db.run(
-                    """
-                    INSERT INTO vision_job_categories (job_id, position, category, status, updated_at)
-                    VALUES (?, ?, ?, 'pending', ?)
-                    """, [.text(id.rawValue), .int(Int64(category.position)), .text(category.key), .int(now)])
-            }
+            // The twelve categories in one statement: one round trip to a database over the network.
+            try db.run(
+                "INSERT INTO vision_job_categories (job_id, position, category, status, updated_at) VALUES "
+                    + Array(repeating: "(?, ?, ?, 'pending', ?)", count: VisionCategory.count).joined(separator: ", "),
+                VisionCategory.allCases.flatMap { category -> [SQLValue] in
+                    [.text(id.rawValue), .int(Int64(category.position)), .text(category.key), .int(now)]
+                })
             return .created(
                 Job(
                     id: id, userID: newJob.userID, status: .pending, currentCategory: nil, categoriesCompleted: 0,
@@ -242,14 +242,10 @@ public final class SQLJobStore: JobStore {
             while true {
                 let records = try categoryRecords(of: id)
                 var step = lifecycle.nextStep(jobStatus: status, categories: records, now: now)
+                let token = CategoryClaim.newLeaseToken()
                 if case .run = step, let limit = lifecycle.maxConcurrentCategories {
-                    // Counted, then a category started: no other claim anywhere in between.
-                    try db.lockKey("running-categories")
-                    let writing = try db.row(
-                        "SELECT COUNT(*) FROM vision_job_categories WHERE status = 'running' AND lease_expires_at > ?",
-                        [.int(now)]) { $0.int(0) } ?? 0
-                    step = lifecycle.nextStep(
-                        jobStatus: status, categories: records, now: now, capacityAvailable: writing < limit)
+                    let available = try reserveRunningSlot(limit: limit, leaseToken: token, now: now)
+                    step = lifecycle.nextStep(jobStatus: status, categories: records, now: now, capacityAvailable: available)
                 }
                 switch step {
                 case .finished: return .finished
@@ -260,7 +256,6 @@ public final class SQLJobStore: JobStore {
                 case .giveUp(let category, let reason):
                     try settleFailed(id, category, error: reason, now: now)
                 case .run(let category, let attempt):
-                    let token = CategoryClaim.newLeaseToken()
                     let expires = now + lifecycle.policy.leaseMillis
                     let totalAttempts = try db.row(
                         """
