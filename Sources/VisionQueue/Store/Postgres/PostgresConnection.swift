@@ -96,9 +96,6 @@ public final class PostgresConnection: SQLDatabase {
         _ = try rows("SELECT 1 FROM vision_generation_jobs WHERE id = ? FOR UPDATE", [.text(id.rawValue)]) { _ in () }
     }
 
-    /// READ COMMITTED: writers run side by side.
-    public var serializesWriters: Bool { false }
-
     /// A transaction-scoped advisory lock on the key's 64-bit hash.
     public func lockKey(_ key: String) throws(StoreError) {
         _ = try rows("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [.text(key)]) { _ in () }

@@ -143,16 +143,6 @@ public enum PostgresSchema {
         CREATE INDEX vision_webhook_events_due ON vision_webhook_events (next_attempt_at)
             WHERE next_attempt_at IS NOT NULL;
         """,
-        // 3: the running-categories cap as slot rows (see SQLJobStore+RunningSlots), created up to
-        // the configured limit on first use; the running categories found by lease token.
-        """
-        CREATE TABLE vision_running_slots (
-            slot integer PRIMARY KEY,
-            lease_token text
-        );
-        CREATE INDEX vision_job_categories_running_token ON vision_job_categories (lease_token)
-            WHERE status = 'running';
-        """,
     ]
 
     static var version: Int { migrations.count }

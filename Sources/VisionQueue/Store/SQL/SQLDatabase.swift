@@ -45,11 +45,8 @@ public protocol SQLDatabase: AnyObject {
     /// that read, decide and write the same job (two claims) run one after the other.
     func lockJob(_ id: JobID) throws(StoreError)
     /// Inside a write transaction: holds a named lock until the transaction ends, for decisions
-    /// over many rows (a user's limits).
+    /// over many rows (a user's limits, the running categories of the whole service).
     func lockKey(_ key: String) throws(StoreError)
-    /// Whether write transactions run one at a time (SQLite): a count read in one then holds until
-    /// it commits, where other databases need rows locked for it (the running-categories cap).
-    var serializesWriters: Bool { get }
 }
 
 extension SQLDatabase {

@@ -242,10 +242,14 @@ public final class SQLJobStore: JobStore {
             while true {
                 let records = try categoryRecords(of: id)
                 var step = lifecycle.nextStep(jobStatus: status, categories: records, now: now)
-                let token = CategoryClaim.newLeaseToken()
                 if case .run = step, let limit = lifecycle.maxConcurrentCategories {
-                    let available = try reserveRunningSlot(limit: limit, leaseToken: token, now: now)
-                    step = lifecycle.nextStep(jobStatus: status, categories: records, now: now, capacityAvailable: available)
+                    // Counted, then a category started: no other claim anywhere in between.
+                    try db.lockKey("running-categories")
+                    let writing = try db.row(
+                        "SELECT COUNT(*) FROM vision_job_categories WHERE status = 'running' AND lease_expires_at > ?",
+                        [.int(now)]) { $0.int(0) } ?? 0
+                    step = lifecycle.nextStep(
+                        jobStatus: status, categories: records, now: now, capacityAvailable: writing < limit)
                 }
                 switch step {
                 case .finished: return .finished
@@ -256,6 +260,7 @@ public final class SQLJobStore: JobStore {
                 case .giveUp(let category, let reason):
                     try settleFailed(id, category, error: reason, now: now)
                 case .run(let category, let attempt):
+                    let token = CategoryClaim.newLeaseToken()
                     let expires = now + lifecycle.policy.leaseMillis
                     let totalAttempts = try db.row(
                         """

@@ -55,9 +55,6 @@ public final class SQLiteConnection: SQLDatabase {
     /// Nothing to do, for the same reason as `lockJob`.
     public func lockKey(_ key: String) throws(StoreError) {}
 
-    /// `BEGIN IMMEDIATE`: one writer at a time.
-    public var serializesWriters: Bool { true }
-
     /// Runs `body` in a write transaction taken with `BEGIN IMMEDIATE`, so two writers never
     /// deadlock upgrading read locks; returns once it is committed. The transaction may be shared
     /// with other writers of this process (`GroupCommit`): `body` runs in a savepoint of its own,
