@@ -48,6 +48,10 @@ struct Serve: ParsableCommand {
         Self.handleStopSignals()
         let parent = getppid()
         let supervisor = Supervisor(environment: environment, log: log)
+        let deadWorkers = DeadWorkerClaims(configuration: try VisionQueueConfiguration(environment: environment), log: log)
+        supervisor.onUnexpectedExit = { program, pid in
+            if program.name.hasPrefix("vision-process") { deadWorkers.endClaims(of: program.name, pid: pid) }
+        }
         let stopAll = { supervisor.stopAll(graceSeconds: configuration.shutdownGraceSeconds + 5) }
         try Self.startBinaries(supervisor, configuration, folders)
         do {

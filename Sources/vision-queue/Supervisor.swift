@@ -28,6 +28,8 @@ final class Supervisor {
 
     private var children: [Child] = []
     private let environment: [String: String]
+    /// Told of every child that died while the stack is up, before it is started again.
+    var onUnexpectedExit: ((_ program: Program, _ pid: pid_t) -> Void)?
     private let log: Logger
 
     init(environment: [String: String], log: Logger) {
@@ -53,6 +55,7 @@ final class Supervisor {
                 continue
             }
             let how = Self.describe(status)
+            onUnexpectedExit?(children[index].program, pid)
             let now = Clock.now()
             children[index].pid = 0
             children[index].quickExits = now - children[index].startedAt < 10_000 ? children[index].quickExits + 1 : 0

@@ -49,6 +49,47 @@ struct RecoveryTests {
         #expect(writes.values.allSatisfy { $0 == 1 }, "each output stored exactly once: \(writes)")
     }
 
+    @Test("kill -9 of a worker under serve with the default 60 s lease: its claim ends when it dies, and the category is taken up again long before the lease would lapse")
+    func deadWorkersClaimEndsAtOnce() throws {
+        let stack = try Stack.start(.init(generatorDelayMillis: 1_500, processes: 1, environment: ["VQ_LEASE_SECONDS": "60", "VQ_STALL_SECONDS": "60"]))
+        defer { stack.stop() }
+        let token = stack.token(for: "dead-worker")
+        let jobID = try stack.createJob(token: token)
+        var killedAt: EpochMillis?
+        var leaseEnd: Int64 = 0
+        var killed: String?
+        let deadline = Date().addingTimeInterval(30)
+        while killed == nil && Date() < deadline {
+            let rows = try stack.db().rows(
+                "SELECT position, lease_expires_at FROM vision_job_categories WHERE job_id = ? AND status = 'running'", [.text(jobID)]
+            ) { ($0.int(0), $0.int(1)) }
+            if let (position, expires) = rows.first {
+                let pid = try #require(stack.pid(of: "vision-process"))
+                kill(pid, SIGKILL)
+                killedAt = Clock.now()
+                leaseEnd = expires
+                killed = VisionCategory.allCases[Int(position)].key
+            }
+            usleep(20_000)
+        }
+        let category = try #require(killed)
+        // Taken up again: the same category claimed anew (a second attempt).
+        var retakenAt: EpochMillis?
+        let until = Date().addingTimeInterval(50)
+        while retakenAt == nil && Date() < until {
+            let attempts = try stack.db().row(
+                "SELECT attempts, started_at FROM vision_job_categories WHERE job_id = ? AND category = ? AND status IN ('running', 'done')",
+                [.text(jobID), .text(category)]) { $0.int(0) } ?? 0
+            if attempts >= 2 { retakenAt = Clock.now() }
+            usleep(50_000)
+        }
+        let retaken = try #require(retakenAt, "the category was not taken up again before its lease lapsed")
+        #expect(retaken < leaseEnd, "taken up before the dead worker's lease would have lapsed")
+        print("dead worker: \(category) taken up again \(retaken - (killedAt ?? retaken)) ms after kill -9 (its lease had \(leaseEnd - (killedAt ?? leaseEnd)) ms left)")
+        #expect(try stack.waitForJob(jobID, token: token, timeout: 60)["status"] as? String == "completed")
+        #expect(stack.serveOutput.contains("died holding 1 claim(s)"), "serve says what it did")
+    }
+
     @Test("A category writing for longer than several leases keeps its claim: heartbeats renew it")
     func heartbeatsKeepALongCategory() throws {
         // Lease 2 s, each category takes 5 s: without heartbeats every category would be taken over.

@@ -120,6 +120,11 @@ public protocol JobStore: AnyObject {
     /// Gives a claim back without counting the attempt (the worker is stopping, not failing), so
     /// another worker can take the category at once instead of waiting for the lease to lapse.
     func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool
+
+    /// Ends at once the leases a dead process held (`owner`, as `SQLJobStore.owner(pid:)` names
+    /// it), as if they had lapsed: the attempt counts, as for any worker that died mid-category,
+    /// but the category is taken up in seconds instead of a lease later. Answers the jobs concerned.
+    func expireClaims(heldBy owner: String, now: EpochMillis) throws(StoreError) -> [JobID]
 }
 
 extension JobStore {

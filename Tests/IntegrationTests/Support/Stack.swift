@@ -259,6 +259,9 @@ final class Stack: @unchecked Sendable {
         var leaseExpiresAt: Int64?
     }
 
+    /// What `serve` itself printed and logged.
+    var serveOutput: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
     func logText(_ binary: String) -> String {
         (try? String(contentsOfFile: "\(dataDirectory)/logs/\(binary).log", encoding: .utf8)) ?? ""
     }

@@ -227,6 +227,17 @@ extension SQLJobStore {
         }
     }
 
+    public func expireClaims(heldBy owner: String, now: EpochMillis) throws(StoreError) -> [JobID] {
+        try db.writeTransaction { () throws(StoreError) -> [JobID] in
+            try db.rows(
+                """
+                UPDATE vision_job_categories SET lease_expires_at = ?
+                WHERE status = 'running' AND lease_owner = ? AND lease_expires_at > ?
+                RETURNING job_id
+                """, [.int(now), .text(owner), .int(now)]) { row throws(StoreError) in try row.jobID(0) }
+        }
+    }
+
     private func releaseClaimRow(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
         try db.run(
             """

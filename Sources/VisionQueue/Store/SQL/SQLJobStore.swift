@@ -20,11 +20,16 @@ public final class SQLJobStore: JobStore {
     }
 
     /// "host pid 1234": which process of which machine holds a claim.
-    public static let processOwner: String = {
+    public static let processOwner: String = owner(pid: getpid())
+
+    /// How a claim names the process `pid` of this machine: so its supervisor can end that
+    /// process's claims the moment it dies (`expireClaims`).
+    public static func owner(pid: pid_t) -> String {
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count - 1)
-        return "\(String(cString: name)) pid \(getpid())"
-    }()
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(host) pid \(pid)"
+    }
 
     /// A store on the SQLite file at `path`; `migrating` brings its schema up to date first (what
     /// `JobStoreFactory.migrate` does once per process; tools and tests do it on open).

@@ -1,0 +1,37 @@
+import Glibc
+import VisionQueue
+
+/// What `serve` does when a worker of `vision-process` dies (kill -9, a crash, the OOM killer):
+/// it knows at once, so the dead process's claims end then and their jobs are triggered again,
+/// and a crash costs seconds rather than a lease (60 s by default). A SIGTERM'd worker gives its
+/// claims back itself; this is for the ones that could not.
+final class DeadWorkerClaims {
+    private let configuration: VisionQueueConfiguration
+    private let log: Logger
+    private var store: JobStore?
+    private var trigger: SelfTrigger?
+
+    init(configuration: VisionQueueConfiguration, log: Logger) {
+        self.configuration = configuration
+        self.log = log
+    }
+
+    /// Ends the claims of the process `pid`, which just died, and triggers their jobs.
+    func endClaims(of binary: String, pid: pid_t) {
+        do {
+            let store = try self.store ?? JobStoreFactory(configuration: configuration).open()
+            self.store = store
+            let jobs = try store.expireClaims(heldBy: SQLJobStore.owner(pid: pid), now: Clock.now())
+            guard !jobs.isEmpty else { return }
+            log.warning("\(binary) (pid \(pid)) died holding \(jobs.count) claim(s); they are taken up again now")
+            guard let secret = configuration.triggerSecret else { return }
+            let trigger = self.trigger ?? SelfTrigger(.init(url: configuration.triggerURL, secret: secret), log: log)
+            self.trigger = trigger
+            for job in jobs { trigger.trigger(job) }
+        } catch {
+            // The sweep and the lapsing leases still recover them.
+            log.warning("could not end the claims of \(binary) (pid \(pid)): \(error); they lapse with their leases")
+            store = nil
+        }
+    }
+}
