@@ -20,6 +20,42 @@ struct ShutdownTests {
         #expect(try stack.waitForJob(jobID, token: token)["status"] as? String == "completed")
     }
 
+    @Test("Creates in a loop across graceful restarts of vision-create: not one answer other than 201")
+    func createsAcrossARestart() throws {
+        let stack = try Stack.start(.init(environment: ["VQ_MAX_ACTIVE_JOBS": "100000", "VQ_MAX_CREATES_PER_HOUR": "100000"]))
+        defer { stack.stop() }
+        let statuses = ThreadSafeArray<Int>()
+        let stop = Flag()
+        let clients = DispatchGroup()
+        for client in 0..<4 {
+            DispatchQueue.global().async(group: clients) {
+                let token = stack.token(for: "deploy-\(client)")
+                while !stop.isSet {
+                    let status = (try? stack.client.postJSON("/api/vision-jobs/create", ["answers": ["fun": "across a deploy"]], token: token).status) ?? 0
+                    statuses.append(status)
+                }
+            }
+        }
+        // Five deploys of vision-create: each process told to stop, the supervisor starting a new one.
+        var restarted = 0
+        for round in 0..<10 {
+            usleep(150_000)
+            let process = round % 2 + 1
+            if let pid = stack.pid(of: "vision-create", process: process), kill(pid, SIGTERM) == 0 {
+                restarted += 1
+                _ = try? waitForOutput(stack, containing: "(pid \(pid)) exited", seconds: 10)
+            }
+        }
+        usleep(400_000)
+        stop.set()
+        clients.wait()
+        let all = statuses.values
+        #expect(restarted == 10)
+        #expect(all.count > 100, "the clients kept creating: \(all.count)")
+        let failures = Dictionary(grouping: all.filter { $0 != 201 }, by: { $0 }).mapValues(\.count)
+        #expect(failures.isEmpty, "answers other than 201 during the restarts: \(failures) of \(all.count)")
+    }
+
     @Test("SIGTERM to the run command stops nginx and every binary")
     func launcherStopsEverything() throws {
         let stack = try Stack.start()
@@ -174,4 +210,12 @@ struct ProductionNginxTests {
         process.waitUntilExit()
         return (process.terminationStatus, output)
     }
+}
+
+/// A flag one thread sets and others read.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
 }
