@@ -48,7 +48,7 @@ public final class TestPostgres: @unchecked Sendable {
             process.arguments = serverArguments
         }
         let log = FileHandle(forWritingAtPath: directory + "/server.log") ?? {
-            FileManager.default.createFile(atPath: directory + "/server.log", contents: nil)
+            _ = FileManager.default.createFile(atPath: directory + "/server.log", contents: nil)
             return FileHandle(forWritingAtPath: directory + "/server.log")!
         }()
         log.seekToEndOfFile()

@@ -54,7 +54,7 @@ public struct OpenAIGenerator: VisionGenerator {
         _ call: ChatCompletionRequest, deadline: EpochMillis, progress: GenerationProgress
     ) throws(GenerationError) -> Generation {
         var waits = 0
-        var spent = TokenUsage.zero
+        let spent = TokenUsage.zero
         var latency: Int64 = 0
         while true {
             guard !progress.shouldStop else { throw GenerationError("The work was no longer wanted.", usage: spent, latencyMillis: latency) }

@@ -224,6 +224,10 @@ public final class PostgresConnection: SQLDatabase {
         switch state {
         case "40001", "40P01", "55P03": throw .busy
         case "57P01", "57P02", "57P03", "53300": throw .unavailable(message)
+        case "08P01":
+            // A protocol violation (a statement sent with the wrong number of values): a bug of
+            // ours, not a connection that went away.
+            throw .backend(code: "SQLSTATE \(state)", message: message)
         default:
             if state.hasPrefix("08") || state.isEmpty { throw .unavailable(message) }
             throw .backend(code: "SQLSTATE \(state)", message: message)
