@@ -1,11 +1,11 @@
-import Glibc
+import Foundation
 import VisionQueue
 
 /// What `serve` does when a worker of `vision-process` dies (kill -9, a crash, the OOM killer):
 /// it knows at once, so the dead process's claims end then and their jobs are triggered again,
 /// and a crash costs seconds rather than a lease (60 s by default). A SIGTERM'd worker gives its
 /// claims back itself; this is for the ones that could not.
-final class DeadWorkerClaims {
+final class DeadWorkerClaims: @unchecked Sendable {
     private let configuration: VisionQueueConfiguration
     private let log: Logger
     private var store: JobStore?
@@ -16,8 +16,16 @@ final class DeadWorkerClaims {
         self.log = log
     }
 
-    /// Ends the claims of the process `pid`, which just died, and triggers their jobs.
+    /// One at a time, and never on the supervision loop: a database that is slow or away must not
+    /// keep `serve` from restarting its children or from hearing a stop.
+    private let queue = DispatchQueue(label: "dead-worker-claims")
+
+    /// Ends the claims of the process `pid`, which just died, and triggers their jobs. Returns at once.
     func endClaims(of binary: String, pid: pid_t) {
+        queue.async { self.endClaimsNow(of: binary, pid: pid) }
+    }
+
+    private func endClaimsNow(of binary: String, pid: pid_t) {
         do {
             let store = try self.store ?? JobStoreFactory(configuration: configuration).open()
             self.store = store

@@ -48,6 +48,7 @@ struct Serve: ParsableCommand {
         Self.handleStopSignals()
         let parent = getppid()
         let supervisor = Supervisor(environment: environment, log: log)
+        // The configuration as the children see it (the folders and the trigger secret set above).
         let deadWorkers = DeadWorkerClaims(configuration: try VisionQueueConfiguration(environment: environment), log: log)
         supervisor.onUnexpectedExit = { program, pid in
             if program.name.hasPrefix("vision-process") { deadWorkers.endClaims(of: program.name, pid: pid) }

@@ -36,7 +36,7 @@ struct ShutdownTests {
                 }
             }
         }
-        // Five deploys of vision-create: each process told to stop, the supervisor starting a new one.
+        // Ten deploys of vision-create: each process told to stop, the supervisor starting a new one.
         var restarted = 0
         for round in 0..<10 {
             usleep(150_000)

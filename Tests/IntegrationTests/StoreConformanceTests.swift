@@ -475,7 +475,7 @@ final class StoreConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func aDeadProcesssClaimsEndAtOnceAndCountTheirAttempt(_ backend: StoreBackend) throws {
+    func aDeadProcessClaimsEndAtOnceAndCountTheirAttempt(_ backend: StoreBackend) throws {
         try use(backend)
         let dead = try database.store(owner: SQLJobStore.owner(pid: 4242))
         let alive = try database.store(owner: SQLJobStore.owner(pid: 4243))

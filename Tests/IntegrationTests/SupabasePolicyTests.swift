@@ -38,7 +38,11 @@ struct SupabasePolicyTests {
             SELECT id, 0, user_id, job_id, document, created_at FROM visions
             """)
         try Self.defineSupabaseStandIns(owner)
-        try owner.execute(Self.policies(schema: stack.database.location))
+        // What a project may already grant (Supabase's defaults do so for its public schema): the
+        // policies file must take it back from anon.
+        let schema = stack.database.location
+        try owner.execute("GRANT USAGE ON SCHEMA \(schema) TO anon, authenticated; GRANT SELECT ON ALL TABLES IN SCHEMA \(schema) TO anon")
+        try owner.execute(Self.policies(schema: schema))
 
         let alice = try stack.db()
         try Self.signIn(alice, as: Self.alice)

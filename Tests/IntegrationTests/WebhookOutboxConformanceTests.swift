@@ -97,4 +97,36 @@ struct WebhookOutboxConformanceTests {
         try store.settleWebhookEvent(events[0], delivered: true, retryAt: nil, error: nil, now: t0 + 13_000)
         #expect(try store.webhookBacklog(now: t0 + 13_000).givenUp == 1)
     }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aJobFailedAtOnceIsAnnounced(_ backend: StoreBackend) throws {
+        let database = try backend.freshDatabase()
+        let store = try database.store(webhookEvents: true)
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0, lifecycle: lifecycle) else { throw StoreError.busy }
+        #expect(try store.failJob(claim, error: "The model provider refused the API key.", call: ModelCall(), now: t0 + 10))
+        let event = try #require(try store.dueWebhookEvents(now: t0 + 10, limit: 10).first)
+        #expect(event.kind == .failed && event.status == "failed" && event.categoriesFailed == 12)
+        #expect(event.error == "The model provider refused the API key.")
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func oldEventsAreForgottenPendingOnesKept(_ backend: StoreBackend) throws {
+        let database = try backend.freshDatabase()
+        let store = try database.store(webhookEvents: true)
+        for user in ["delivered", "given-up", "pending"] { _ = try finishedJob(store, user: user) }
+        let due = try store.dueWebhookEvents(now: t0 + 5_000, limit: 10)
+        #expect(due.count == 3)
+        var events = ["delivered", "given-up"].compactMap { user in due.first { $0.userID == user } }
+        for index in 0..<2 {
+            #expect(try store.claimWebhookEvent(events[index], until: t0 + 60_000, now: t0 + 5_000))
+            events[index].attempts += 1
+        }
+        try store.settleWebhookEvent(events[0], delivered: true, retryAt: nil, error: nil, now: t0 + 6_000)
+        try store.settleWebhookEvent(events[1], delivered: false, retryAt: nil, error: "HTTP 500", now: t0 + 6_000)
+        #expect(try store.pruneWebhookEvents(deliveredBefore: t0 + 6_000, givenUpBefore: t0) == 0, "nothing old enough yet")
+        #expect(try store.pruneWebhookEvents(deliveredBefore: t0 + 6_001, givenUpBefore: t0 + 1_001) == 2)
+        let left = try store.dueWebhookEvents(now: t0 + 100_000, limit: 10)
+        #expect(left.map(\.userID) == ["pending"], "the undelivered event stays, however old")
+    }
 }

@@ -70,6 +70,9 @@ public protocol JobStore: AnyObject {
     func settleWebhookEvent(_ event: WebhookEvent, delivered: Bool, retryAt: EpochMillis?, error: String?, now: EpochMillis) throws(StoreError)
     /// What is still to be delivered.
     func webhookBacklog(now: EpochMillis) throws(StoreError) -> WebhookBacklog
+    /// Forgets events delivered before `deliveredBefore` and given up before `givenUpBefore`;
+    /// answers how many.
+    func pruneWebhookEvents(deliveredBefore: EpochMillis, givenUpBefore: EpochMillis) throws(StoreError) -> Int
 
     /// Reserves the model assembly of a job until `until`, so two workers that both find it ready
     /// do not both pay for the call. false while another reservation holds.

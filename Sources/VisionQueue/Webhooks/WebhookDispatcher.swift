@@ -11,6 +11,8 @@ public final class WebhookDispatcher: @unchecked Sendable {
     private let log: Logger
     /// How often the outbox is read when the last read found nothing due.
     private let pollMillis: Int64
+    /// When the outbox is next pruned (the dispatcher thread's own).
+    private var nextPrune: EpochMillis = 0
 
     public init(
         _ settings: WebhookSettings, pollMillis: Int64 = 1_000, log: Logger,
@@ -43,11 +45,28 @@ public final class WebhookDispatcher: @unchecked Sendable {
         }
     }
 
-    /// One pass: every due event this dispatcher wins is tried once. Answers how many were due.
+    /// One pass: every due event this dispatcher wins is tried once, and once an hour the outbox
+    /// forgets what it no longer needs. Answers how many were due.
     func deliverDue(_ store: JobStore) throws -> Int {
+        if Clock.now() >= nextPrune {
+            let now = Clock.now()
+            // Delivered a day ago: a duplicate of it can no longer arrive. Given up a month ago:
+            // kept that long for an operator to look at.
+            let removed = try store.pruneWebhookEvents(deliveredBefore: now - 86_400_000, givenUpBefore: now - 30 * 86_400_000)
+            if removed > 0 { log.debug("webhook outbox: \(removed) old event(s) removed") }
+            nextPrune = now + 3_600_000
+        }
         let due = try store.dueWebhookEvents(now: Clock.now(), limit: 16)
         for event in due {
             let now = Clock.now()
+            if event.attempts >= settings.schedule.maxAttempts {
+                // Its last attempt was claimed and never settled (its process died during it).
+                var log = self.log
+                log.jobID = event.jobID
+                log.error("webhook \(event.id) (\(event.kind.rawValue)) given up after \(event.attempts) attempts, the last one unfinished")
+                try store.settleWebhookEvent(event, delivered: false, retryAt: nil, error: "the last attempt never finished", now: now)
+                continue
+            }
             // Held for one attempt and a margin; if this process dies meanwhile, it is due again then.
             let until = now + Int64(settings.timeoutSeconds) * 1000 + 5_000
             guard try store.claimWebhookEvent(event, until: until, now: now) else { continue }

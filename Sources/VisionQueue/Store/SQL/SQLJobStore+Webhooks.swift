@@ -78,4 +78,15 @@ extension SQLJobStore {
                 oldestMillis: row.optionalInt(1).map { now - $0 })
         } ?? WebhookBacklog(undelivered: 0, givenUp: 0, oldestMillis: nil)
     }
+
+    public func pruneWebhookEvents(deliveredBefore: EpochMillis, givenUpBefore: EpochMillis) throws(StoreError) -> Int {
+        try db.writeTransaction { () throws(StoreError) -> Int in
+            try db.run(
+                """
+                DELETE FROM vision_webhook_events
+                WHERE (delivered_at IS NOT NULL AND delivered_at < ?)
+                    OR (delivered_at IS NULL AND next_attempt_at IS NULL AND occurred_at < ?)
+                """, [.int(deliveredBefore), .int(givenUpBefore)])
+        }
+    }
 }

@@ -443,6 +443,8 @@ public final class SQLJobStore: JobStore {
         _ claim: CategoryClaim, error: String, call: ModelCall, now: EpochMillis, lifecycle: JobLifecycle, unitRandom: Double
     ) throws(StoreError) -> JobLifecycle.FailureOutcome? {
         try db.writeTransaction { () throws(StoreError) -> JobLifecycle.FailureOutcome? in
+            // A cancel in between must not see its job's category failed after it.
+            try db.lockJob(claim.jobID)
             let outcome = lifecycle.afterFailure(attempt: claim.attempt, now: now, unitRandom: unitRandom)
             switch outcome {
             case .retry(let at):
@@ -474,6 +476,9 @@ public final class SQLJobStore: JobStore {
 
     public func failJob(_ claim: CategoryClaim, error: String, call: ModelCall, now: EpochMillis) throws(StoreError) -> Bool {
         try db.writeTransaction { () throws(StoreError) -> Bool in
+            // Checked, then the whole job ended: a cancel must not slip in between (it would end
+            // the same run twice, and the app hear of both).
+            try db.lockJob(claim.jobID)
             let owns = try db.row("SELECT 1 FROM vision_job_categories WHERE \(Self.ownsClaim)", Self.claimKey(claim)) { _ in true }
             guard owns == true else {
                 try recordLostCall(claim, call, now: now)
