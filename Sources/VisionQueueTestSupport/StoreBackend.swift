@@ -68,7 +68,7 @@ public final class TestDatabase: @unchecked Sendable {
     }
 
     /// A new connection, as another worker thread would open.
-    public func store(owner: String = SQLJobStore.processOwner, webhookEvents: Bool = false) throws -> SQLJobStore {
+    public func store(owner: String = ClaimOwner.current, webhookEvents: Bool = false) throws -> SQLJobStore {
         SQLJobStore(database: try connection(), owner: owner, webhookEvents: webhookEvents)
     }
 

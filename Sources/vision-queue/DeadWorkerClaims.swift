@@ -29,7 +29,7 @@ final class DeadWorkerClaims: @unchecked Sendable {
         do {
             let store = try self.store ?? JobStoreFactory(configuration: configuration).open()
             self.store = store
-            let jobs = try store.expireClaims(heldBy: SQLJobStore.owner(pid: pid), now: Clock.now())
+            let jobs = try store.expireClaims(heldBy: ClaimOwner.of(pid: pid), now: Clock.now())
             guard !jobs.isEmpty else { return }
             log.warning("\(binary) (pid \(pid)) died holding \(jobs.count) claim(s); they are taken up again now")
             guard let secret = configuration.triggerSecret else { return }

@@ -477,18 +477,18 @@ final class StoreConformanceTests {
     @Test(arguments: StoreBackend.allCases)
     func aDeadProcessClaimsEndAtOnceAndCountTheirAttempt(_ backend: StoreBackend) throws {
         try use(backend)
-        let dead = try database.store(owner: SQLJobStore.owner(pid: 4242))
-        let alive = try database.store(owner: SQLJobStore.owner(pid: 4243))
+        let dead = try database.store(owner: ClaimOwner.of(pid: 4242))
+        let alive = try database.store(owner: ClaimOwner.of(pid: 4243))
         let lost = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
         let kept = try store.createJob(NewJob(userID: "bob", notes: [:]), now: t0).id
         _ = try claim(dead, lost, at: t0)
         _ = try claim(alive, kept, at: t0)
         #expect(try alive.claimNextCategory(of: lost, now: t0 + 1, lifecycle: lifecycle) == .leasedElsewhere(leaseExpiresAt: t0 + 60_000))
 
-        #expect(try store.expireClaims(heldBy: SQLJobStore.owner(pid: 4242), now: t0 + 2) == [lost])
+        #expect(try store.expireClaims(heldBy: ClaimOwner.of(pid: 4242), now: t0 + 2) == [lost])
         let resumed = try claim(alive, lost, at: t0 + 3)
         #expect(resumed.category == .fun && resumed.attempt == 2, "taken up at once; the dead worker's attempt counts")
-        #expect(try store.expireClaims(heldBy: SQLJobStore.owner(pid: 4242), now: t0 + 4).isEmpty, "nothing left of it")
+        #expect(try store.expireClaims(heldBy: ClaimOwner.of(pid: 4242), now: t0 + 4).isEmpty, "nothing left of it")
         #expect(try dead.claimNextCategory(of: kept, now: t0 + 5, lifecycle: lifecycle) == .leasedElsewhere(leaseExpiresAt: t0 + 60_000),
                 "another process's claims are untouched")
     }

@@ -14,14 +14,20 @@ public enum StoredNotes {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
-    public static func decode(_ stored: String) throws(StoreError) -> [VisionCategory: String] {
+    /// Stored notes that do not read back: a hand edit, a bug or a broken disk (a store reports
+    /// it as a corrupt row).
+    public struct Unreadable: Error, Equatable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func decode(_ stored: String) throws(Unreadable) -> [VisionCategory: String] {
         guard let object = try? JSONParser.parse(Array(stored.utf8)).objectValue else {
-            throw .corruptRow("a job's notes are not a JSON object")
+            throw Unreadable(description: "a job's notes are not a JSON object")
         }
         var notes: [VisionCategory: String] = [:]
         for (key, value) in object {
             guard let category = VisionCategory(rawValue: key), let text = value.stringValue else {
-                throw .corruptRow("a job's notes hold '\(key.prefix(64))', not a category's text")
+                throw Unreadable(description: "a job's notes hold '\(key.prefix(64))', not a category's text")
             }
             notes[category] = text
         }

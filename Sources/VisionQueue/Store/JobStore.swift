@@ -124,7 +124,7 @@ public protocol JobStore: AnyObject {
     /// another worker can take the category at once instead of waiting for the lease to lapse.
     func releaseClaim(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool
 
-    /// Ends at once the leases a dead process held (`owner`, as `SQLJobStore.owner(pid:)` names
+    /// Ends at once the leases a dead process held (`owner`, as `ClaimOwner.of(pid:)` names
     /// it), as if they had lapsed: the attempt counts, as for any worker that died mid-category,
     /// but the category is taken up in seconds instead of a lease later. Answers the jobs concerned.
     func expireClaims(heldBy owner: String, now: EpochMillis) throws(StoreError) -> [JobID]

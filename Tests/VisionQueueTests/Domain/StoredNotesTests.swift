@@ -15,6 +15,6 @@ struct StoredNotesTests {
         "", "[]", "{\"fun\": 3}", "{\"nonsense\": \"x\"}", "{\"fun\": \"a\"",
     ])
     func corrupt(_ stored: String) {
-        #expect(throws: StoreError.self) { try StoredNotes.decode(stored) }
+        #expect(throws: StoredNotes.Unreadable.self) { try StoredNotes.decode(stored) }
     }
 }

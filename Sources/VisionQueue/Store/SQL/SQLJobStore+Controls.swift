@@ -95,7 +95,7 @@ extension SQLJobStore {
                 """, [.int(now), .text(id.rawValue), .int(Int64(category.position))])
             if let notes {
                 let input = try db.row("SELECT input FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)]) { $0.text(0) } ?? "{}"
-                var all = try StoredNotes.decode(input)
+                var all = try Self.notes(input)
                 all[category] = notes.isEmpty ? nil : notes
                 try db.run("UPDATE vision_generation_jobs SET input = ? WHERE id = ?", [.text(StoredNotes.encode(all)), .text(id.rawValue)])
             }

@@ -13,29 +13,17 @@ public final class SQLJobStore: JobStore {
     /// Whether a run's ending writes a webhook event (`VQ_WEBHOOK_URL` is set).
     let recordsWebhookEvents: Bool
 
-    public init(database: any SQLDatabase, owner: String = SQLJobStore.processOwner, webhookEvents: Bool = false) {
+    public init(database: any SQLDatabase, owner: String = ClaimOwner.current, webhookEvents: Bool = false) {
         db = database
         self.owner = owner
         recordsWebhookEvents = webhookEvents
-    }
-
-    /// "host pid 1234": which process of which machine holds a claim.
-    public static let processOwner: String = owner(pid: getpid())
-
-    /// How a claim names the process `pid` of this machine: so its supervisor can end that
-    /// process's claims the moment it dies (`expireClaims`).
-    public static func owner(pid: pid_t) -> String {
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count - 1)
-        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return "\(host) pid \(pid)"
     }
 
     /// A store on the SQLite file at `path`; `migrating` brings its schema up to date first (what
     /// `JobStoreFactory.migrate` does once per process; tools and tests do it on open).
     public static func sqlite(
         path: String, durability: SQLiteDurability = .full, busyTimeoutMillis: Int32 = 5_000,
-        owner: String = processOwner, migrating: Bool = true, webhookEvents: Bool = false
+        owner: String = ClaimOwner.current, migrating: Bool = true, webhookEvents: Bool = false
     ) throws(StoreError) -> SQLJobStore {
         let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis, durability: durability)
         if migrating { try SQLiteSchema.migrate(db) }
@@ -43,6 +31,15 @@ public final class SQLJobStore: JobStore {
     }
 
     // MARK: Creating and reading
+
+    /// A job's stored notes, read back; unreadable ones are a corrupt row.
+    static func notes(_ stored: String) throws(StoreError) -> [VisionCategory: String] {
+        do {
+            return try StoredNotes.decode(stored)
+        } catch {
+            throw .corruptRow(error.description)
+        }
+    }
 
     public func createJob(_ newJob: NewJob, limits: CreateLimits, now: EpochMillis) throws(StoreError) -> CreateOutcome {
         let input = StoredNotes.encode(newJob.notes)
@@ -285,7 +282,7 @@ public final class SQLJobStore: JobStore {
                             started_at_ms = COALESCE(started_at_ms, ?), updated_at = ?
                             """,
                         [.text(category.key), .int(now), .int(now)])
-                    let notes = try StoredNotes.decode(input)
+                    let notes = try Self.notes(input)
                     return .claimed(
                         CategoryClaim(
                             jobID: id, userID: userID, category: category, attempt: attempt,
