@@ -11,7 +11,11 @@ struct GenerationFaultTests {
     static let timeoutSeconds = 5
     static let stallSeconds = 2
 
-    static let setup = Result { () throws -> (Stack, StandInModelServer) in
+    static let setup = Result { try makeStack() }
+
+    /// The stand-in and a stack writing with it: one shared by the suite's tests, and one of its
+    /// own for the test that kills a worker (which would take other tests' categories with it).
+    static func makeStack() throws -> (Stack, StandInModelServer) {
         let model = try StandInModelServer(streamSeconds: 0.2)
         let stack = try Stack.start(
             .init(environment: [
@@ -202,7 +206,13 @@ struct GenerationFaultTests {
 
     @Test("kill -9 of the worker mid-stream: written once, by a later attempt with a new idempotency key")
     func killedMidStream() throws {
-        let (stack, model, token, id) = try job("killme:8")
+        let (stack, model) = try Self.makeStack()
+        defer {
+            stack.stop()
+            model.process.stop()
+        }
+        let token = stack.token(for: "fault-killed-mid-stream")
+        let id = try stack.createJob(token: token, answers: ["fun": "Painting on Sundays [[fault:killme:8]]", "health": "Run a marathon"])
         try stack.auditOutputWrites()
         // The worker holding the category is named in its lease; kill it once the stream runs.
         var owner: pid_t?
