@@ -108,6 +108,10 @@ struct WebhookTests {
         #expect(redelivered, "delivered by the restarted binary: \(receiver.answered())")
         let ids = Set(receiver.received().compactMap { $0["id"] as? String })
         #expect(ids.count == 1, "every attempt under one webhook-id: \(ids)")
+        // The outbox saw the hung attempt and a later one: not a retry the killed process made itself.
+        let (attempts, delivered) = try #require(try stack.db().row(
+            "SELECT attempts, delivered_at FROM vision_webhook_events", []) { ($0.int(0), $0.optionalInt(1)) })
+        #expect(attempts >= 2 && delivered != nil, "attempts \(attempts), delivered \(String(describing: delivered))")
     }
 
     @Test("A receiver that never answers holds up no step: jobs complete while every delivery hangs")

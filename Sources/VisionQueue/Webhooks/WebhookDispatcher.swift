@@ -54,6 +54,11 @@ public final class WebhookDispatcher: @unchecked Sendable {
             // kept that long for an operator to look at.
             let removed = try store.pruneWebhookEvents(deliveredBefore: now - 86_400_000, givenUpBefore: now - 30 * 86_400_000)
             if removed > 0 { log.debug("webhook outbox: \(removed) old event(s) removed") }
+            // What an operator should hear of, until metrics say it: events waiting, and since when.
+            let backlog = try store.webhookBacklog(now: now)
+            if backlog.undelivered > 0 || backlog.givenUp > 0 {
+                log.warning("webhook outbox: \(backlog.undelivered) undelivered (oldest \((backlog.oldestMillis ?? 0) / 1000) s), \(backlog.givenUp) given up")
+            }
             nextPrune = now + 3_600_000
         }
         let due = try store.dueWebhookEvents(now: Clock.now(), limit: 16)
