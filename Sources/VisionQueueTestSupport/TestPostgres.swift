@@ -28,7 +28,7 @@ public final class TestPostgres: @unchecked Sendable {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("vq-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        port = try Self.freePort()
+        port = try LoopbackPort.free()
         if getuid() == 0 { try Self.run("/bin/chown", ["postgres", directory]) }
         try runAsServerUser(binaries + "/initdb", ["-D", directory + "/data", "-A", "trust", "-U", "postgres", "--no-sync"])
         try start()
@@ -129,24 +129,6 @@ public final class TestPostgres: @unchecked Sendable {
         guard process.terminationStatus == 0 else {
             throw TestPostgresError(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(fd, pointer, length) == 0 else { return -1 }
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        guard bound == 0 else { throw TestPostgresError(description: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
