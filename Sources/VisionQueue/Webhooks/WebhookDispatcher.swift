@@ -66,9 +66,7 @@ public final class WebhookDispatcher: @unchecked Sendable {
             let now = Clock.now()
             if event.attempts >= settings.schedule.maxAttempts {
                 // Its last attempt was claimed and never settled (its process died during it).
-                var log = self.log
-                log.jobID = event.jobID
-                log.error("webhook \(event.id) (\(event.kind.rawValue)) given up after \(event.attempts) attempts, the last one unfinished")
+                log(about: event).error("webhook \(event.id) (\(event.kind.rawValue)) given up after \(event.attempts) attempts, the last one unfinished")
                 try store.settleWebhookEvent(event, delivered: false, retryAt: nil, error: "the last attempt never finished", now: now)
                 continue
             }
@@ -79,8 +77,7 @@ public final class WebhookDispatcher: @unchecked Sendable {
             claimed.attempts += 1
             let failure = deliver(claimed)
             let settledAt = Clock.now()
-            var log = self.log
-            log.jobID = claimed.jobID
+            let log = log(about: claimed)
             if let failure {
                 let retryAt = settings.schedule.nextAttempt(afterFailedAttempts: claimed.attempts, now: settledAt)
                 try store.settleWebhookEvent(claimed, delivered: false, retryAt: retryAt, error: failure, now: settledAt)
@@ -95,6 +92,13 @@ public final class WebhookDispatcher: @unchecked Sendable {
             }
         }
         return due.count
+    }
+
+    /// The logger, its lines about the event's job.
+    private func log(about event: WebhookEvent) -> Logger {
+        var log = self.log
+        log.jobID = event.jobID
+        return log
     }
 
     /// One signed POST; nil when the receiver answered 2xx, else why not.
