@@ -1,4 +1,5 @@
 import CFastCGI
+import CoreMetrics
 import FoundationEssentials
 import Glibc
 import Synchronization
@@ -122,6 +123,8 @@ private final class Worker: @unchecked Sendable {
     private let idle = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private var thread = pthread_t()
+    /// This thread's answer counters by endpoint and status class, made once each.
+    private var responses: [String: Counter] = [:]
 
     init(endpoint: Endpoint, listenSocket: Int32, maxBodyBytes: Int, closesAtOnce: Bool, log: Logger) {
         self.endpoint = endpoint
@@ -164,6 +167,7 @@ private final class Worker: @unchecked Sendable {
             failures = 0
             let incoming = FastCGIRequestReader.read(request.pointee, maxBodyBytes: maxBodyBytes)
             let reply = endpoint.respond(to: incoming, log: log)
+            count(reply.response.status, path: incoming.path)
             FastCGIResponseWriter.write(reply.response, head: incoming.method == "HEAD", to: request.pointee.out)
             // Only once the whole request was read (nginx may still be writing a body we refused),
             // and only for a connection that closes now (libfcgi clears the mark only on close).
@@ -174,5 +178,17 @@ private final class Worker: @unchecked Sendable {
             reply.afterwards?()
         }
         FCGX_Free(request, 0)
+    }
+
+    private func count(_ status: Int, path: String) {
+        let endpointLabel = endpoint.metricsLabel(forPath: path)
+        let key = "\(endpointLabel) \(status / 100)"
+        if let counter = responses[key] {
+            counter.increment()
+        } else {
+            let counter = QueueMetrics.responseCounter(endpoint: endpointLabel, status: status)
+            responses[key] = counter
+            counter.increment()
+        }
     }
 }

@@ -31,6 +31,7 @@ final class DeadWorkerClaims: @unchecked Sendable {
             self.store = store
             let jobs = try store.expireClaims(heldBy: ClaimOwner.of(pid: pid), now: Clock.now())
             guard !jobs.isEmpty else { return }
+            QueueMetrics.claimsExpired(jobs.count)
             log.warning("\(binary) (pid \(pid)) died holding \(jobs.count) claim(s); they are taken up again now")
             guard let secret = configuration.triggerSecret else { return }
             let trigger = self.trigger ?? SelfTrigger(.init(url: configuration.triggerURL, secret: secret), log: log)

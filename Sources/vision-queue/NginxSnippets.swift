@@ -9,10 +9,13 @@ import VisionQueue
 struct NginxSnippets {
     var maxBodyBytes: Int
     var triggerSources: [String]
+    /// `VQ_METRICS_TOKEN` is set: remote scrapers may reach `/metrics` (the binary asks for the token).
+    var metricsOpen: Bool
 
     init(_ configuration: VisionQueueConfiguration) {
         maxBodyBytes = configuration.maxBodyBytes
         triggerSources = configuration.triggerSources
+        metricsOpen = configuration.metricsToken != nil
     }
 
     /// File name and text of each snippet.
@@ -38,6 +41,11 @@ struct NginxSnippets {
                 "vision-queue-trigger-sources.conf",
                 "# Written by vision-queue from VQ_TRIGGER_ALLOW: where else self-triggers may come from.\n"
                     + triggerSources.map { "allow \($0);\n" }.joined()
+            ),
+            (
+                "vision-queue-metrics-sources.conf",
+                "# Written by vision-queue: VQ_METRICS_TOKEN is \(metricsOpen ? "set, so any address may scrape with it" : "unset, so only loopback may scrape").\n"
+                    + (metricsOpen ? "allow all;\n" : "")
             ),
         ]
     }

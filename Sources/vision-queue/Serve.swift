@@ -46,6 +46,8 @@ struct Serve: ParsableCommand {
         try JobStoreFactory(configuration: try VisionQueueConfiguration(environment: environment)).migrate()
 
         Self.handleStopSignals()
+        // The sweep's and the dead workers' counts; the binaries count for themselves.
+        SharedFileMetrics.bootstrap(directory: folders.data + "/metrics", log: log)
         let parent = getppid()
         let supervisor = Supervisor(environment: environment, log: log)
         // The configuration as the children see it (the folders and the trigger secret set above).

@@ -15,6 +15,7 @@ struct Sweep: ParsableCommand {
     func run() throws {
         let configuration = try VisionQueueConfiguration()
         let log = configuration.logger("vision-queue sweep")
+        SharedFileMetrics.bootstrap(directory: configuration.metricsDirectory, log: log)
         let sweeper = try SweepLoop.makeSweeper(configuration, log: log)
         let count = try sweeper.sweep(stallMillis: all ? 0 : configuration.stallMillis, kickWindowMillis: configuration.stallMillis)
         // Wait for the spread-out triggers to go out before exiting.

@@ -72,8 +72,9 @@ final class StoreConformanceTests {
         try changed("the finished job")
         #expect(try store.retryFailedCategories(id, ownedBy: "alice", limits: .none, now: t0 + 600) == .started(categories: 1))
         try changed("a retry")
-        #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 700) == .cancelled)
+        #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 700) == CancelOutcome(status: .cancelled, cancelledNow: true))
         try changed("a cancel")
+        #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 710)?.cancelledNow == false, "a second cancel ends nothing")
     }
 
     // MARK: Creating and reading
@@ -656,7 +657,7 @@ final class StoreRewriteConformanceTests {
             Issue.record("nothing to claim after a rewrite")
             return
         }
-        #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 3) == .cancelled)
+        #expect(try store.cancelJob(id, ownedBy: "alice", now: t0 + 3)?.status == .cancelled)
         #expect(try store.recordSuccess(claim, output: "late", now: t0 + 4) == false, "the cancelled run's text is refused")
         let job = try #require(try store.job(id, ownedBy: "alice"))
         #expect(job.status == .completed && job.categoriesCompleted == 12 && job.error == nil)

@@ -29,7 +29,7 @@ struct WebhookOutboxConformanceTests {
         let store = try database.store(webhookEvents: true)
         let id = try finishedJob(store)
         let cancelled = try store.createJob(NewJob(userID: "bob", notes: [:]), now: t0).id
-        #expect(try store.cancelJob(cancelled, ownedBy: "bob", now: t0 + 2_000) == .cancelled)
+        #expect(try store.cancelJob(cancelled, ownedBy: "bob", now: t0 + 2_000)?.status == .cancelled)
 
         let due = try store.dueWebhookEvents(now: t0 + 5_000, limit: 10)
         #expect(due.map(\.kind) == [.completed, .cancelled], "oldest first")

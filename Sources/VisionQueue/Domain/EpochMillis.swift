@@ -12,4 +12,11 @@ public enum Clock {
         clock_gettime(CLOCK_REALTIME, &spec)
         return EpochMillis(spec.tv_sec) * 1000 + EpochMillis(spec.tv_nsec / 1_000_000)
     }
+
+    /// Nanoseconds on a clock that never jumps, for durations.
+    public static func monotonicNanos() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
 }

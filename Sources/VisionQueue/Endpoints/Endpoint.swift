@@ -3,6 +3,14 @@
 /// call it directly and only the FastCGI adapter touches sockets.
 public protocol Endpoint {
     func handle(_ request: HTTPRequest) throws -> Reply
+
+    /// The `endpoint` label of a request's answer in the metrics: a path this endpoint serves, or
+    /// `other` (so no client can make up new series).
+    func metricsLabel(forPath path: String) -> String
+}
+
+extension Endpoint {
+    public func metricsLabel(forPath path: String) -> String { "other" }
 }
 
 extension Endpoint {

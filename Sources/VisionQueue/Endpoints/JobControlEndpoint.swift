@@ -27,7 +27,9 @@ public struct JobControlEndpoint {
 
     public func cancel(_ request: HTTPRequest) throws -> Reply {
         let (userID, jobID) = try readJobReference(request)
-        guard let after = try store.cancelJob(jobID, ownedBy: userID, now: Clock.now()) else { throw APIError.jobNotFound() }
+        guard let outcome = try store.cancelJob(jobID, ownedBy: userID, now: Clock.now()) else { throw APIError.jobNotFound() }
+        let after = outcome.status
+        if outcome.cancelledNow { QueueMetrics.jobEnded(.cancelled) }
         guard after == .cancelled else {
             throw APIError.conflict("The job has already \(after.rawValue); it cannot be cancelled.", code: "job_finished")
         }

@@ -1,5 +1,3 @@
-import Crypto
-
 /// `POST /api/vision-jobs/process` (internal): answers 202 as soon as the request is read, then
 /// runs one step of the job after the connection is released, so the trigger that called it never
 /// waits for a category to be written.
@@ -7,18 +5,18 @@ public struct ProcessEndpoint {
     public static let path = "/api/vision-jobs/process"
 
     let processor: JobProcessor
-    let secretDigest: SHA256.Digest
+    let secret: SecretDigest
     let log: Logger
 
     public init(processor: JobProcessor, triggerSecret: String, log: Logger) {
         self.processor = processor
-        self.secretDigest = SHA256.hash(data: Array(triggerSecret.utf8))
+        self.secret = SecretDigest(triggerSecret)
         self.log = log
     }
 
     public func process(_ request: HTTPRequest) throws -> Reply {
         try RequestRules.requireBodyWithin(request, limit: 4096)
-        guard secretMatches(request.header(.triggerSecret)) else {
+        guard secret.matches(request.header(.triggerSecret)) else {
             throw APIError.forbidden("This endpoint is internal.")
         }
         try RequestRules.requireJSON(request)
@@ -40,12 +38,5 @@ public struct ProcessEndpoint {
                 processor.retryLater(jobID)
             }
         }
-    }
-
-    /// Compares digests, so the time taken says nothing about how much of the secret matched.
-    private func secretMatches(_ candidate: String?) -> Bool {
-        guard let candidate else { return false }
-        let digest = SHA256.hash(data: Array(candidate.utf8))
-        return digest == secretDigest
     }
 }

@@ -27,6 +27,10 @@ public struct Router: Endpoint {
         })
     }
 
+    public func metricsLabel(forPath path: String) -> String {
+        routes[path] == nil ? "other" : path
+    }
+
     public func handle(_ request: HTTPRequest) throws -> Reply {
         guard let route = routes[request.path] else { throw APIError.routeNotFound() }
         let allowed = route.allowed
@@ -54,8 +58,9 @@ extension Router {
     }
 
     /// `vision-status`: the read side.
-    public static func status(_ status: StatusEndpoint) -> Router {
+    public static func status(_ status: StatusEndpoint, metrics: MetricsEndpoint) -> Router {
         Router([
+            Route("GET", MetricsEndpoint.path, metrics.metrics),
             Route("GET", StatusEndpoint.statusPath, status.status),
             Route("GET", StatusEndpoint.listPath, status.list),
             Route("GET", StatusEndpoint.visionPath, status.vision),

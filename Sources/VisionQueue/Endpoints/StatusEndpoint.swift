@@ -63,6 +63,7 @@ public struct StatusEndpoint {
         // A busy database must not turn a good answer into a 503: the next poll or the sweep heals.
         guard (try? store.claimKick(job.id, now: Clock.now(), windowMillis: stallMillis)) == true else { return }
         healer.trigger(job.id)
+        QueueMetrics.kickedByStatus()
     }
 
     private func isStalled(_ job: Job) -> Bool {

@@ -24,7 +24,7 @@ public struct BuiltInGenerator: VisionGenerator {
                 if step < steps { progress.textSoFar(words.prefix(words.count * step / steps).joined(separator: " ")) }
             }
             guard Clock.now() <= request.deadline || wait == Int64(delayMillis) else {
-                throw GenerationError("The built-in generator ran past its deadline.")
+                throw GenerationError("The built-in generator ran past its deadline.", reason: .deadline)
             }
         }
         return Generation(text: text)

@@ -30,7 +30,7 @@ public struct FaultInjectingGenerator: VisionGenerator {
             kill(getpid(), SIGKILL)
         }
         if let count = failures[request.category], request.totalAttempts <= count {
-            throw GenerationError("Injected failure for \(request.category.key), attempt \(request.totalAttempts).")
+            throw GenerationError("Injected failure for \(request.category.key), attempt \(request.totalAttempts).", reason: .injected)
         }
         return try wrapped.write(request, progress: progress)
     }

@@ -49,6 +49,18 @@ public final class JobProcessor: @unchecked Sendable {
 
     @discardableResult
     public func runStep(_ jobID: JobID) throws(StoreError) -> StepOutcome {
+        let started = Clock.monotonicNanos()
+        do {
+            let outcome = try step(jobID)
+            QueueMetrics.step(outcome, nanoseconds: Clock.monotonicNanos() - started)
+            return outcome
+        } catch {
+            QueueMetrics.stepFailedOnStore()
+            throw error
+        }
+    }
+
+    private func step(_ jobID: JobID) throws(StoreError) -> StepOutcome {
         let result = try store.claimNextCategory(of: jobID, now: Clock.now(), lifecycle: lifecycle)
         switch result {
         case .notFound, .finished, .leasedElsewhere:
@@ -83,6 +95,10 @@ public final class JobProcessor: @unchecked Sendable {
             generated = .failure(error)
         }
         noteIfSlow(claim, tookMillis: Clock.now() - started)
+        switch generated {
+        case .success(let generation): QueueMetrics.modelCall(ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis), answered: true)
+        case .failure(let error): QueueMetrics.modelCall(ModelCall(usage: error.usage, latencyMillis: error.latencyMillis), answered: false)
+        }
         // The lease stays held (heartbeats go on) until the result is stored, however long a busy
         // database makes that take.
         defer { leases?.release(claim) }
@@ -99,6 +115,8 @@ public final class JobProcessor: @unchecked Sendable {
             let call = ModelCall(usage: error.usage, latencyMillis: error.latencyMillis)
             guard try persisting({ () throws(StoreError) in try store.failJob(claim, error: error.message, call: call, now: Clock.now()) })
             else { return .lostLease(claim.category) }
+            QueueMetrics.attemptFailed(error.reason, retried: false)
+            QueueMetrics.jobEnded(.failed)
             log.about(job: claim.jobID, category: claim.category).error("job \(claim.jobID) failed: \(error.message)")
             return .configurationFailed(error.message)
         case .failure(let error):
@@ -110,6 +128,7 @@ public final class JobProcessor: @unchecked Sendable {
                         unitRandom: Double.random(in: 0..<1))
                 })
             else { return .lostLease(claim.category) }
+            QueueMetrics.attemptFailed(error.reason, retried: failure != .fail)
             log.about(job: claim.jobID, category: claim.category).warning("attempt \(claim.attempt) of \(claim.category.key) for job \(claim.jobID) failed: \(error.message); \(failure)")
             outcome = .failedAttempt(claim.category, failure)
         }
@@ -137,6 +156,7 @@ public final class JobProcessor: @unchecked Sendable {
             }
         })
         guard let ending else { return .nothingToDo }
+        QueueMetrics.jobEnded(ending == .completed ? .completed : .failed)
         log.about(job: jobID).info("job \(jobID) ended: \(ending)")
         return .finished(ending)
     }
@@ -152,9 +172,11 @@ public final class JobProcessor: @unchecked Sendable {
                     sections: written.sections, jobID: jobID, userID: written.userID, attempt: written.assemblyCalls + attempt,
                     deadline: Clock.now() + 30 * 60_000, progress: claim)
                 report.calls.append((ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis), nil))
+                QueueMetrics.modelCall(report.calls.last!.0, answered: true)
                 return (framing, report)
             } catch {
                 report.calls.append((ModelCall(usage: error.usage, latencyMillis: error.latencyMillis), error.message))
+                QueueMetrics.modelCall(report.calls.last!.0, answered: false)
                 log.about(job: jobID).warning("assembly attempt \(attempt) for job \(jobID) failed: \(error.message)")
                 if error.kind == .configuration || claim.shouldStop { break }
                 if attempt < lifecycle.policy.maxAttempts {

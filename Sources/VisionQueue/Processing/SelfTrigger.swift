@@ -54,6 +54,8 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     private var idleHandles: [UnsafeMutableRawPointer] = []
     private var inFlight: [UnsafeMutableRawPointer: Pending] = [:]
     private var headers: UnsafeMutablePointer<curl_slist>?
+    /// The levels last added to the process's trigger gauges, so each change adds its difference.
+    private var reported = (queued: 0, inFlight: 0)
     private let log: Logger
 
     public init(_ settings: Settings, log: Logger) {
@@ -139,9 +141,19 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
                     timeout = min(timeout, max(0, due - now))
                 }
             }
+            report()
             dispatcher.wait(Int32(timeout))
             collectFinished(multi)
         }
+    }
+
+    /// Moves the process's gauges by what changed since the last report (a process may run more
+    /// than one dispatcher, and their levels add up).
+    private func report() {
+        let now = (queued: schedule.count, inFlight: inFlight.count)
+        guard now != reported else { return }
+        QueueMetrics.triggersChanged(queued: now.queued - reported.queued, inFlight: now.inFlight - reported.inFlight)
+        reported = now
     }
 
     private func start(_ entry: Pending, on multi: UnsafeMutableRawPointer) {
@@ -169,6 +181,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             guard var entry = inFlight.removeValue(forKey: handle) else { continue }
             if result == CURLE_OK && (200..<300).contains(status) {
                 unsettled.subtract(1, ordering: .relaxed)
+                QueueMetrics.triggerSent("accepted")
                 continue
             }
             let reason = result == CURLE_OK ? "HTTP \(status)" : String(cString: curl_easy_strerror(result))
@@ -176,11 +189,13 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             guard entry.tries < settings.maxTries, result != CURLE_OK || status >= 500 || status == 429 else {
                 log.about(job: entry.jobID).warning("trigger for job \(entry.jobID) gave up after \(entry.tries) tries (\(reason)); the sweep will find it")
                 unsettled.subtract(1, ordering: .relaxed)
+                QueueMetrics.triggerSent("given_up")
                 continue
             }
             let delay = Int64(250 << min(entry.tries, 6))
             entry.notBefore = Clock.now() + delay + Int64.random(in: 0...delay)
             log.about(job: entry.jobID).info("trigger for job \(entry.jobID) refused (\(reason)); retrying in about \(delay) ms")
+            QueueMetrics.triggerSent("refused")
             schedule.add(entry, now: Clock.now())
         }
     }

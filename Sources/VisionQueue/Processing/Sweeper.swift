@@ -33,6 +33,7 @@ public struct Sweeper {
             trigger.trigger(id, notBefore: now + spread + Int64.random(in: 0...spacingMillis))
             kicked += 1
         }
+        QueueMetrics.swept(kicked: kicked)
         if kicked > 0 { log.info("sweep: triggered \(kicked) stalled job\(kicked == 1 ? "" : "s")") }
         return kicked
     }

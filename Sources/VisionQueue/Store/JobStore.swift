@@ -87,6 +87,10 @@ public protocol JobStore: AnyObject {
     /// first: the service's typical category time, for estimates and slow-category warnings.
     func recentCategoryMillis(limit: Int) throws(StoreError) -> [Int64]
 
+    /// Jobs by status, the categories of unfinished jobs by state, and the jobs that failed since
+    /// `failedSince`: for `/metrics` and the operator page.
+    func queueFigures(failedSince: EpochMillis) throws(StoreError) -> QueueFigures
+
     /// The vision in its latest version, or in `version`, with the list of its versions; nil when
     /// it (or that version) does not exist or belongs to another user.
     func vision(_ id: String, version: Int?, ownedBy userID: String) throws(StoreError) -> Vision?
@@ -96,7 +100,7 @@ public protocol JobStore: AnyObject {
     /// Cancels a job that has not ended; a cancelled job never runs again. Answers the job's status
     /// after the call (`cancelled`, or the final status it already had), nil when there is no such
     /// job for this user.
-    func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> JobStatus?
+    func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> CancelOutcome?
 
     /// Puts the failed categories of an ended job back to pending for a fresh set of attempts.
     /// Counts against the user's limits like a create (checked in the same transaction).
@@ -152,6 +156,32 @@ public struct WrittenSections: Sendable, Equatable {
         self.userID = userID
         self.sections = sections
         self.assemblyCalls = assemblyCalls
+    }
+}
+
+/// How many jobs and categories stand where, now.
+public struct QueueFigures: Sendable, Equatable {
+    public var jobs: [JobStatus: Int]
+    /// Of jobs not yet ended.
+    public var categories: [CategoryState: Int]
+    public var failedRecently: Int
+
+    public init(jobs: [JobStatus: Int], categories: [CategoryState: Int], failedRecently: Int) {
+        self.jobs = jobs
+        self.categories = categories
+        self.failedRecently = failedRecently
+    }
+}
+
+/// What a cancel did: the job's status after it, and whether this call ended the job (false when
+/// it had already ended, so an ending is counted once).
+public struct CancelOutcome: Sendable, Equatable {
+    public var status: JobStatus
+    public var cancelledNow: Bool
+
+    public init(status: JobStatus, cancelledNow: Bool) {
+        self.status = status
+        self.cancelledNow = cancelledNow
     }
 }
 

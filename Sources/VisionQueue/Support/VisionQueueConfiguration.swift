@@ -70,6 +70,12 @@ public struct VisionQueueConfiguration: Sendable {
     /// the process endpoint (a load balancer that self-triggers go through, on several nodes).
     /// The trigger secret is required from them all the same.
     public var triggerSources: [String]
+    /// `VQ_METRICS_TOKEN` (or `_FILE`), default unset: `/metrics` is for loopback only. When set,
+    /// nginx lets any address reach it and every scrape must send `Authorization: Bearer <token>`.
+    public var metricsToken: String?
+    /// `VQ_ADMIN_TOKEN` (or `_FILE`), default unset: the operator page and its endpoints are off.
+    /// When set, they answer requests that send it as `Authorization: Bearer <token>`.
+    public var adminToken: String?
     /// `VQ_WEBHOOK_URL` with `VQ_WEBHOOK_SECRET` (or `_FILE`), `VQ_WEBHOOK_FIRST_RETRY_MS` and
     /// `VQ_WEBHOOK_TIMEOUT_SECONDS`: where each run's ending is announced; nil when unset.
     public var webhook: WebhookSettings?
@@ -188,6 +194,13 @@ public struct VisionQueueConfiguration: Sendable {
         jwtIssuer = value("VQ_JWT_ISSUER")
         jwtLeewaySeconds = try int("VQ_JWT_LEEWAY_SECONDS", 30, 0...3600)
         triggerSecret = try secret("VQ_TRIGGER_SECRET")
+        metricsToken = try secret("VQ_METRICS_TOKEN")
+        adminToken = try secret("VQ_ADMIN_TOKEN")
+        for (name, token) in [("VQ_METRICS_TOKEN", metricsToken), ("VQ_ADMIN_TOKEN", adminToken)] {
+            if let token, token.utf8.count < 16 {
+                throw ConfigurationError("\(name) must be at least 16 characters (openssl rand -hex 32 makes a good one)")
+            }
+        }
         triggerURL = value("VQ_TRIGGER_URL") ?? "http://127.0.0.1:\(port)/api/vision-jobs/process"
         triggerSources = (value("VQ_TRIGGER_ALLOW") ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
         for source in triggerSources where !NetworkAddress.isAddressOrNetwork(source) {
@@ -244,6 +257,9 @@ public struct VisionQueueConfiguration: Sendable {
     public func socketPath(for binary: String) -> String { "\(socketDirectory)/\(binary).sock" }
 
     public var developmentMode: Bool { jwtSecret == nil }
+
+    /// Where each process keeps its counters for `/metrics` (see `MetricsFile`).
+    public var metricsDirectory: String { dataDirectory + "/metrics" }
 
     public var lifecycle: JobLifecycle {
         JobLifecycle(policy: retryPolicy, maxConcurrentCategories: maxConcurrentCategories)

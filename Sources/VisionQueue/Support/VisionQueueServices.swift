@@ -33,6 +33,7 @@ public final class VisionQueueServices: Sendable {
         self.binary = binary
         configuration = try VisionQueueConfiguration(environment: environment)
         log = configuration.logger(binary)
+        SharedFileMetrics.bootstrap(directory: configuration.metricsDirectory, log: log)
         authenticator = Authenticator(configuration: configuration, log: log)
         if configuration.developmentMode {
             log.warning("VQ_JWT_SECRET is not set: single-user development mode, every request is '\(Authenticator.developmentUserID)'")
@@ -128,11 +129,13 @@ public final class VisionQueueServices: Sendable {
     public func statusEndpoints() throws -> EndpointFactory {
         let healer = configuration.triggerSecret == nil ? nil : makeTrigger()
         return { [self] in
-            Router.status(
+            let store = try makeStore()
+            return Router.status(
                 StatusEndpoint(
-                    store: try makeStore(), authenticator: authenticator, lifecycle: configuration.lifecycle,
+                    store: store, authenticator: authenticator, lifecycle: configuration.lifecycle,
                     healer: healer, stallMillis: configuration.stallMillis,
-                    prices: configuration.generator == .openai ? configuration.model : nil))
+                    prices: configuration.generator == .openai ? configuration.model : nil),
+                metrics: MetricsEndpoint(store: store, directory: configuration.metricsDirectory, token: configuration.metricsToken))
         }
     }
 

@@ -68,6 +68,7 @@ public final class WebhookDispatcher: @unchecked Sendable {
                 // Its last attempt was claimed and never settled (its process died during it).
                 log(about: event).error("webhook \(event.id) (\(event.kind.rawValue)) given up after \(event.attempts) attempts, the last one unfinished")
                 try store.settleWebhookEvent(event, delivered: false, retryAt: nil, error: "the last attempt never finished", now: now)
+                QueueMetrics.webhookDelivery("given_up")
                 continue
             }
             // Held for one attempt and a margin; if this process dies meanwhile, it is due again then.
@@ -81,6 +82,7 @@ public final class WebhookDispatcher: @unchecked Sendable {
             if let failure {
                 let retryAt = settings.schedule.nextAttempt(afterFailedAttempts: claimed.attempts, now: settledAt)
                 try store.settleWebhookEvent(claimed, delivered: false, retryAt: retryAt, error: failure, now: settledAt)
+                QueueMetrics.webhookDelivery(retryAt == nil ? "given_up" : "failed")
                 if let retryAt {
                     log.warning("webhook \(claimed.id) (\(claimed.kind.rawValue)) not delivered: \(failure); trying again in \((retryAt - settledAt + 999) / 1000) s")
                 } else {
@@ -88,6 +90,7 @@ public final class WebhookDispatcher: @unchecked Sendable {
                 }
             } else {
                 try store.settleWebhookEvent(claimed, delivered: true, retryAt: nil, error: nil, now: settledAt)
+                QueueMetrics.webhookDelivery("delivered")
                 log.debug("webhook \(claimed.id) (\(claimed.kind.rawValue)) delivered on attempt \(claimed.attempts)")
             }
         }

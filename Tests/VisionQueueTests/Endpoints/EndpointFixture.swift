@@ -27,7 +27,9 @@ final class EndpointFixture {
         create = Router.create(
             CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),
             controls: JobControlEndpoint(store: store, authenticator: authenticator, trigger: trigger))
-        status = Router.status(StatusEndpoint(store: store, authenticator: authenticator, lifecycle: configuration.lifecycle))
+        status = Router.status(
+            StatusEndpoint(store: store, authenticator: authenticator, lifecycle: configuration.lifecycle),
+            metrics: MetricsEndpoint(store: store, directory: file.path + "-metrics", token: nil))
         let processor = JobProcessor(
             store: store, generator: BuiltInGenerator(delayMillis: 0), trigger: trigger,
             lifecycle: configuration.lifecycle, leases: nil, log: quietLog)

@@ -39,7 +39,7 @@ struct FaultInjectingGeneratorTests {
 
     @Test func theErrorSaysItWasInjected() throws {
         let generator = try #require(FaultInjectingGenerator(wrapping: builtIn, spec: "work:*"))
-        #expect(throws: GenerationError("Injected failure for work, attempt 2.")) {
+        #expect(throws: GenerationError("Injected failure for work, attempt 2.", reason: .injected)) {
             try generator.write(request(.work, attempt: 2))
         }
     }

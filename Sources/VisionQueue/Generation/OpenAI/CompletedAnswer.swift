@@ -10,16 +10,16 @@
 enum CompletedAnswer {
     static func decide(_ stream: ChatCompletionStream) -> Result<(text: String, truncated: Bool), GenerationError> {
         guard stream.finishReason != nil || stream.done else {
-            return .failure(GenerationError("The model's stream ended before the answer was complete."))
+            return .failure(GenerationError("The model's stream ended before the answer was complete.", reason: .incomplete))
         }
         if !stream.refusal.trimmed.isEmpty || stream.finishReason == "content_filter" {
-            return .failure(GenerationError("The model declined to write this section (refusal or content filter)."))
+            return .failure(GenerationError("The model declined to write this section (refusal or content filter).", reason: .refused))
         }
         let text = stream.text.trimmed
-        guard !text.isEmpty else { return .failure(GenerationError("The model sent an empty answer.")) }
+        guard !text.isEmpty else { return .failure(GenerationError("The model sent an empty answer.", reason: .empty)) }
         if stream.finishReason == "length" {
             guard let kept = lastCompleteSentences(text) else {
-                return .failure(GenerationError("The model reached its token limit before finishing a sentence."))
+                return .failure(GenerationError("The model reached its token limit before finishing a sentence.", reason: .incomplete))
             }
             return .success((kept, true))
         }

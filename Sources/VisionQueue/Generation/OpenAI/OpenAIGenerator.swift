@@ -43,7 +43,7 @@ public struct OpenAIGenerator: VisionGenerator {
                 idempotencyKey: "\(jobID)-assembly-\(attempt)", userID: userID),
             deadline: deadline, progress: progress)
         guard let framing = VisionFraming(modelText: generation.text) else {
-            throw GenerationError("The model's opening and closing could not be told apart.", usage: generation.usage)
+            throw GenerationError("The model's opening and closing could not be told apart.", reason: .framing, usage: generation.usage)
         }
         return (framing, generation)
     }
@@ -57,15 +57,15 @@ public struct OpenAIGenerator: VisionGenerator {
         let spent = TokenUsage.zero
         var latency: Int64 = 0
         while true {
-            guard !progress.shouldStop else { throw GenerationError("The work was no longer wanted.", usage: spent, latencyMillis: latency) }
+            guard !progress.shouldStop else { throw GenerationError("The work was no longer wanted.", reason: .stopped, usage: spent, latencyMillis: latency) }
             let acquired: ModelCallSlots.Slot?
             do throws(ModelCallSlots.Unavailable) {
                 acquired = try slots.acquire(until: deadline, unless: { progress.shouldStop })
             } catch {
-                throw GenerationError("The model call slots cannot be used: \(error.reason).")
+                throw GenerationError("The model call slots cannot be used: \(error.reason).", reason: .noSlot)
             }
             guard let slot = acquired else {
-                throw GenerationError("No model call slot came free before the deadline (VQ_LLM_MAX_CONCURRENT).")
+                throw GenerationError("No model call slot came free before the deadline (VQ_LLM_MAX_CONCURRENT).", reason: .noSlot)
             }
             let started = Clock.now()
             let result = stream(call, waitsSoFar: waits, progress: progress)
@@ -83,10 +83,10 @@ public struct OpenAIGenerator: VisionGenerator {
                 waits += 1
                 let until = Clock.now() + millis
                 guard waits <= settings.maxWaits else {
-                    throw GenerationError("The model stayed \(reason) through \(settings.maxWaits) waits.", latencyMillis: latency)
+                    throw GenerationError("The model stayed \(reason) through \(settings.maxWaits) waits.", reason: .unavailable, latencyMillis: latency)
                 }
                 guard millis <= Int64(settings.maxWaitSeconds) * 1000, until < deadline else {
-                    throw GenerationError("The model is \(reason) for \(millis / 1000) s, longer than this attempt may wait.", latencyMillis: latency)
+                    throw GenerationError("The model is \(reason) for \(millis / 1000) s, longer than this attempt may wait.", reason: .unavailable, latencyMillis: latency)
                 }
                 log.info("model \(reason); waiting \(millis / 1000) s before calling again (\(call.idempotencyKey))")
                 progress.waiting(until: until, reason: reason)
@@ -121,7 +121,7 @@ public struct OpenAIGenerator: VisionGenerator {
             guard isStream == true else {
                 // A provider that ignored `stream: true` and answered with one JSON object.
                 guard errorBody.count + bytes.count <= 4 << 20 else {
-                    streamError = GenerationError("The model's answer is larger than 4 MB.")
+                    streamError = GenerationError("The model's answer is larger than 4 MB.", reason: .tooLarge)
                     return false
                 }
                 errorBody += bytes
@@ -133,13 +133,13 @@ public struct OpenAIGenerator: VisionGenerator {
                 if completion.text.utf8.count != before { progress.textSoFar(completion.text) }
                 return true
             } catch let error as ChatCompletionStream.ProviderError {
-                streamError = GenerationError("The model provider reported an error mid-stream: \(error.message)")
+                streamError = GenerationError("The model provider reported an error mid-stream: \(error.message)", reason: .providerError)
             } catch let error as ChatCompletionStream.Malformed {
-                streamError = GenerationError("The model's stream could not be read: \(error.reason)")
+                streamError = GenerationError("The model's stream could not be read: \(error.reason)", reason: .unreadable)
             } catch let error as ServerSentEventParser.Malformed {
-                streamError = GenerationError("The model's stream could not be read: \(error.reason)")
+                streamError = GenerationError("The model's stream could not be read: \(error.reason)", reason: .unreadable)
             } catch {
-                streamError = GenerationError("The model's stream could not be read.")
+                streamError = GenerationError("The model's stream could not be read.", reason: .unreadable)
             }
             return false
         }
@@ -155,14 +155,14 @@ public struct OpenAIGenerator: VisionGenerator {
         }
         switch outcome.failure {
         case .timedOut?:
-            return .failed(GenerationError("The model call took longer than \(settings.timeoutSeconds) s.", usage: spent))
+            return .failed(GenerationError("The model call took longer than \(settings.timeoutSeconds) s.", reason: .timeout, usage: spent))
         case .stalled?:
-            return .failed(GenerationError("The model's stream stalled: nothing arrived for \(settings.stallSeconds) s.", usage: spent))
+            return .failed(GenerationError("The model's stream stalled: nothing arrived for \(settings.stallSeconds) s.", reason: .stalled, usage: spent))
         case .connection(let reason)?:
             let what = outcome.status == 200 ? "The connection to the model dropped mid-answer" : "The model could not be reached"
-            return .failed(GenerationError("\(what): \(reason).", usage: spent))
+            return .failed(GenerationError("\(what): \(reason).", reason: .connection, usage: spent))
         case .aborted?:
-            return .failed(GenerationError("The model call was stopped.", usage: spent))
+            return .failed(GenerationError("The model call was stopped.", reason: .stopped, usage: spent))
         case nil:
             break
         }
@@ -172,13 +172,13 @@ public struct OpenAIGenerator: VisionGenerator {
                 waitsSoFar: waitsSoFar, redactor: redactor)
             {
             case .waitAndRetry(let millis, let reason): return .wait(millis: millis, reason: reason)
-            case .attemptFailed(let message): return .failed(GenerationError(message))
+            case .attemptFailed(let message): return .failed(GenerationError(message, reason: .providerError))
             case .configuration(let message): return .failed(.configuration(message))
             }
         }
         if isStream == false {
             guard let parsed = ChatCompletionStream.fromWholeAnswer(errorBody) else {
-                return .failed(GenerationError("The model's answer could not be read."))
+                return .failed(GenerationError("The model's answer could not be read.", reason: .unreadable))
             }
             completion = parsed
         }

@@ -80,6 +80,7 @@ public final class PostgresConnection: SQLDatabase {
                 return try transaction(begin: durable ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit TO OFF", body)
             } catch .busy where attempt < 3 {
                 attempt += 1
+                QueueMetrics.storeBusyRetry("postgres")
                 usleep(useconds_t(Int.random(in: 1_000...(10_000 << attempt))))
             }
         }

@@ -1,19 +1,19 @@
 /// The user's controls (cancel, retry) and recovery (stalled jobs, kicks, released claims).
 extension SQLJobStore {
-    public func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> JobStatus? {
-        try db.writeTransaction { () throws(StoreError) -> JobStatus? in
+    public func cancelJob(_ id: JobID, ownedBy userID: String, now: EpochMillis) throws(StoreError) -> CancelOutcome? {
+        try db.writeTransaction { () throws(StoreError) -> CancelOutcome? in
             try db.lockJob(id)
             guard
                 let status = try db.row(
                     "SELECT status FROM vision_generation_jobs WHERE id = ? AND user_id = ?",
                     [.text(id.rawValue), .text(userID)], { row throws(StoreError) in try row.jobStatus(0) })
             else { return nil }
-            guard !status.isFinal else { return status }
+            guard !status.isFinal else { return CancelOutcome(status: status, cancelledNow: false) }
             if try hasVision(id) {
                 // A retry or rewrite of a written vision: cancelling it stops that run only.
                 try abandonRerun(id, categoryError: "The retry or rewrite was cancelled.", jobError: nil, now: now)
                 try recordEnding(id, .cancelled, now: now)
-                return .cancelled
+                return CancelOutcome(status: .cancelled, cancelledNow: true)
             }
             try updateJob(
                 id,
@@ -44,7 +44,7 @@ extension SQLJobStore {
                 WHERE job_id = ? AND status = 'running'
                 """, [.int(now), .text(id.rawValue)])
             try recordEnding(id, .cancelled, now: now)
-            return .cancelled
+            return CancelOutcome(status: .cancelled, cancelledNow: true)
         }
     }
 

@@ -595,6 +595,33 @@ public final class SQLJobStore: JobStore {
             """, [.int(Int64(limit))]) { $0.int(0) }
     }
 
+    public func queueFigures(failedSince: EpochMillis) throws(StoreError) -> QueueFigures {
+        try db.readTransaction { () throws(StoreError) -> QueueFigures in
+            var figures = QueueFigures(jobs: [:], categories: [:], failedRecently: 0)
+            for (status, count) in try db.rows(
+                "SELECT status, COUNT(*) FROM vision_generation_jobs GROUP BY status",
+                { row throws(StoreError) in (try row.jobStatus(0), Int(row.int(1))) })
+            {
+                figures.jobs[status] = count
+            }
+            for (state, count) in try db.rows(
+                """
+                SELECT c.status, COUNT(*) FROM vision_job_categories c
+                JOIN vision_generation_jobs j ON j.id = c.job_id
+                WHERE j.status IN ('pending', 'processing') GROUP BY c.status
+                """, { row in (row.text(0), Int(row.int(1))) })
+            {
+                guard let state = CategoryState(rawValue: state) else { throw StoreError.corruptRow("category status '\(state)'") }
+                figures.categories[state] = count
+            }
+            figures.failedRecently = Int(
+                try db.row(
+                    "SELECT COUNT(*) FROM vision_generation_jobs WHERE status = 'failed' AND completed_at_ms >= ?",
+                    [.int(failedSince)]) { $0.int(0) } ?? 0)
+            return figures
+        }
+    }
+
     public func finishJob(
         _ id: JobID, now: EpochMillis, lifecycle: JobLifecycle, assembly: AssemblyReport,
         assemble: (_ sections: [VisionCategory: String]) -> String

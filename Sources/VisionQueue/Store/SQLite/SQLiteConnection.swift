@@ -82,6 +82,7 @@ public final class SQLiteConnection: SQLDatabase {
                         return
                     } catch .busy where attempt < 3 {
                         attempt += 1
+                        QueueMetrics.storeBusyRetry("sqlite")
                     }
                 }
             },

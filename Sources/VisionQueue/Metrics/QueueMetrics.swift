@@ -1,0 +1,92 @@
+import CoreMetrics
+
+/// What Vision Queue counts, one function per event, so every label value is written here and
+/// nowhere else. Each records through swift-metrics: into this process's metrics file once
+/// `SharedFileMetrics.bootstrap` ran, nowhere otherwise (unit tests).
+public enum QueueMetrics {
+    /// One step of vision-process, by what it did; its duration when it wrote or assembled.
+    static func step(_ outcome: JobProcessor.StepOutcome, nanoseconds: Int64) {
+        let name: String
+        switch outcome {
+        case .wrote: name = "wrote"
+        case .failedAttempt: name = "failed_attempt"
+        case .lostLease: name = "lost_lease"
+        case .finished: name = "finished"
+        case .configurationFailed: name = "configuration_failed"
+        case .waiting: name = "waiting"
+        case .nothingToDo: name = "nothing_to_do"
+        }
+        Counter(label: MetricFamily.steps.name, dimensions: [("outcome", name)]).increment()
+        switch outcome {
+        case .wrote, .failedAttempt, .configurationFailed:
+            Timer(label: MetricFamily.stepDuration.name, dimensions: [("kind", "category")]).recordNanoseconds(nanoseconds)
+        case .finished:
+            Timer(label: MetricFamily.stepDuration.name, dimensions: [("kind", "assembly")]).recordNanoseconds(nanoseconds)
+        case .lostLease, .waiting, .nothingToDo:
+            break
+        }
+    }
+
+    /// A step that failed on the database before it could say what it did.
+    static func stepFailedOnStore() {
+        Counter(label: MetricFamily.steps.name, dimensions: [("outcome", "store_error")]).increment()
+    }
+
+    /// A failed attempt at a category, and whether it will be tried again.
+    static func attemptFailed(_ reason: GenerationError.Reason, retried: Bool) {
+        Counter(label: MetricFamily.attemptFailures.name, dimensions: [("reason", reason.rawValue), ("then", retried ? "retry" : "fail")])
+            .increment()
+    }
+
+    public static func jobEnded(_ status: JobStatus) {
+        Counter(label: MetricFamily.jobsEnded.name, dimensions: [("status", status.rawValue)]).increment()
+    }
+
+    /// A call to the model (none for the built-in generator): its time and what it spent.
+    static func modelCall(_ call: ModelCall, answered: Bool) {
+        guard call != ModelCall() else { return }
+        Timer(label: MetricFamily.modelCallDuration.name, dimensions: [("outcome", answered ? "answered" : "failed")])
+            .recordNanoseconds(call.latencyMillis * 1_000_000)
+        Counter(label: MetricFamily.modelTokens.name, dimensions: [("kind", "prompt")]).increment(by: Int64(call.usage.promptTokens))
+        Counter(label: MetricFamily.modelTokens.name, dimensions: [("kind", "completion")]).increment(by: Int64(call.usage.completionTokens))
+    }
+
+    /// How a self-trigger ended: accepted, refused and tried again, or given up (the sweep's now).
+    static func triggerSent(_ result: String) {
+        Counter(label: MetricFamily.triggersSent.name, dimensions: [("result", result)]).increment()
+    }
+
+    /// A change of the triggers a dispatcher holds (several dispatchers of a process add up).
+    static func triggersChanged(queued: Int, inFlight: Int) {
+        if queued != 0 { Meter(label: MetricFamily.triggersQueued.name).increment(by: Double(queued)) }
+        if inFlight != 0 { Meter(label: MetricFamily.triggersInFlight.name).increment(by: Double(inFlight)) }
+    }
+
+    static func swept(kicked: Int) {
+        Counter(label: MetricFamily.sweeps.name).increment()
+        if kicked > 0 { Counter(label: MetricFamily.kicks.name, dimensions: [("by", "sweep")]).increment(by: Int64(kicked)) }
+    }
+
+    /// A stalled job the status endpoint triggered when its owner looked at it.
+    static func kickedByStatus() {
+        Counter(label: MetricFamily.kicks.name, dimensions: [("by", "status")]).increment()
+    }
+
+    public static func claimsExpired(_ count: Int) {
+        Counter(label: MetricFamily.claimsExpired.name).increment(by: Int64(count))
+    }
+
+    static func storeBusyRetry(_ store: String) {
+        Counter(label: MetricFamily.storeBusyRetries.name, dimensions: [("store", store)]).increment()
+    }
+
+    /// `delivered`, `failed` (to be tried again) or `given_up`.
+    static func webhookDelivery(_ result: String) {
+        Counter(label: MetricFamily.webhookDeliveries.name, dimensions: [("result", result)]).increment()
+    }
+
+    /// An answer of a FastCGI binary; `endpoint` is a route's path or `other`.
+    public static func responseCounter(endpoint: String, status: Int) -> Counter {
+        Counter(label: MetricFamily.responses.name, dimensions: [("endpoint", endpoint), ("class", "\(status / 100)xx")])
+    }
+}
