@@ -91,6 +91,15 @@ public protocol JobStore: AnyObject {
     /// `failedSince`: for `/metrics` and the operator page.
     func queueFigures(failedSince: EpochMillis) throws(StoreError) -> QueueFigures
 
+    /// Whose job this is (any user's): the operator's way in to the per-user calls.
+    func jobOwner(_ id: JobID) throws(StoreError) -> String?
+
+    /// Every user's jobs that match `filter`, newest first (without their categories).
+    func jobs(matching filter: JobFilter, limit: Int) throws(StoreError) -> [Job]
+
+    /// Every attempt of a job that reached a model or failed, in order: the operator's history.
+    func attempts(of id: JobID) throws(StoreError) -> [AttemptRecord]
+
     /// The vision in its latest version, or in `version`, with the list of its versions; nil when
     /// it (or that version) does not exist or belongs to another user.
     func vision(_ id: String, version: Int?, ownedBy userID: String) throws(StoreError) -> Vision?
@@ -170,6 +179,49 @@ public struct QueueFigures: Sendable, Equatable {
         self.jobs = jobs
         self.categories = categories
         self.failedRecently = failedRecently
+    }
+}
+
+/// Which jobs an operator lists; unset fields do not filter.
+public struct JobFilter: Sendable, Equatable {
+    public var status: JobStatus?
+    public var userID: String?
+    /// Jobs with at least one category given up.
+    public var withFailedCategories = false
+    /// Unfinished jobs whose last progress is at or before this time.
+    public var stalledSince: EpochMillis?
+    /// Paging: jobs created before this time.
+    public var createdBefore: EpochMillis?
+
+    public init(status: JobStatus? = nil, userID: String? = nil) {
+        self.status = status
+        self.userID = userID
+    }
+}
+
+/// One attempt at a category (or at the assembly, position 12) as stored.
+public struct AttemptRecord: Sendable, Equatable {
+    /// Nil for the assembly.
+    public var category: VisionCategory?
+    public var attempt: Int
+    /// `written`, `truncated` or `failed`.
+    public var outcome: String
+    public var error: String?
+    public var usage: TokenUsage
+    public var latencyMillis: Int64
+    public var endedAt: EpochMillis
+
+    public init(
+        category: VisionCategory?, attempt: Int, outcome: String, error: String?, usage: TokenUsage, latencyMillis: Int64,
+        endedAt: EpochMillis
+    ) {
+        self.category = category
+        self.attempt = attempt
+        self.outcome = outcome
+        self.error = error
+        self.usage = usage
+        self.latencyMillis = latencyMillis
+        self.endedAt = endedAt
     }
 }
 

@@ -397,7 +397,8 @@ public final class SQLJobStore: JobStore {
     /// transaction that records the attempt's outcome, after the claim was found to hold.
     private func recordCall(_ claim: CategoryClaim, _ call: ModelCall, outcome: String, error: String?, now: EpochMillis) throws(StoreError) {
         // The built-in generator makes no model call: nothing to keep, and no statements per step.
-        guard call != ModelCall() else { return }
+        // A failed attempt is kept all the same (it has an error), for the operator's history.
+        guard call != ModelCall() || error != nil else { return }
         try insertCall(
             claim.jobID, position: claim.category.position, attempt: claim.totalAttempts, call, outcome: outcome, error: error, now: now)
         try db.run(
@@ -593,6 +594,52 @@ public final class SQLJobStore: JobStore {
             SELECT completed_at - started_at FROM vision_job_categories
             WHERE status = 'done' AND started_at IS NOT NULL ORDER BY completed_at DESC LIMIT ?
             """, [.int(Int64(limit))]) { $0.int(0) }
+    }
+
+    public func jobOwner(_ id: JobID) throws(StoreError) -> String? {
+        try db.row("SELECT user_id FROM vision_generation_jobs WHERE id = ?", [.text(id.rawValue)]) { $0.text(0) }
+    }
+
+    public func jobs(matching filter: JobFilter, limit: Int) throws(StoreError) -> [Job] {
+        var conditions: [String] = []
+        var values: [SQLValue] = []
+        if let status = filter.status {
+            conditions.append("status = ?")
+            values.append(.text(status.rawValue))
+        }
+        if let user = filter.userID {
+            conditions.append("user_id = ?")
+            values.append(.text(user))
+        }
+        if filter.withFailedCategories { conditions.append("categories_failed > 0") }
+        if let since = filter.stalledSince {
+            conditions.append("status IN ('pending', 'processing') AND updated_at <= ?")
+            values.append(.int(since))
+        }
+        if let before = filter.createdBefore {
+            conditions.append("created_at_ms < ?")
+            values.append(.int(before))
+        }
+        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try db.rows(
+            "SELECT \(Self.jobColumns) FROM vision_generation_jobs \(clause) ORDER BY created_at_ms DESC, id LIMIT ?",
+            values + [.int(Int64(limit))], Self.readJob)
+    }
+
+    public func attempts(of id: JobID) throws(StoreError) -> [AttemptRecord] {
+        try db.rows(
+            """
+            SELECT position, attempt, outcome, error, prompt_tokens, completion_tokens, latency_ms, ended_at
+            FROM vision_model_calls WHERE job_id = ? ORDER BY ended_at, position, attempt
+            """, [.text(id.rawValue)]
+        ) { row throws(StoreError) in
+            let position = Int(row.int(0))
+            return AttemptRecord(
+                category: position < VisionCategory.count ? try row.category(position: 0) : nil,
+                attempt: Int(row.int(1)), outcome: row.text(2), error: row.optionalText(3),
+                usage: TokenUsage(promptTokens: row.int(4), completionTokens: row.int(5)),
+                latencyMillis: row.int(6), endedAt: row.int(7))
+        }
     }
 
     public func queueFigures(failedSince: EpochMillis) throws(StoreError) -> QueueFigures {
