@@ -124,11 +124,11 @@
   /**
    * Calls the API. Resolves to {status, data, serverTime} for a 2xx answer with a JSON body
    * (serverTime: the server's clock from the Date header, in epoch ms, or null); rejects with an
-   * ApiError otherwise.
+   * ApiError otherwise. `asToken` replaces the user's token (the operator's page sends its own).
    */
-  function request(method, path, body) {
+  function request(method, path, body, asToken) {
     var headers = { "Accept": "application/json" };
-    var token = getToken();
+    var token = asToken || getToken();
     if (token) headers["Authorization"] = "Bearer " + token;
     var init = { method: method, headers: headers, cache: "no-store", credentials: "same-origin" };
     if (body !== undefined) {
@@ -200,6 +200,16 @@
     },
     vision: function (id, version) {
       return request("GET", "/api/visions?id=" + encodeURIComponent(id) + (version ? "&version=" + encodeURIComponent(version) : ""));
+    },
+    /** The operator's endpoints, called with the admin token (VQ_ADMIN_TOKEN) instead of a user's. */
+    admin: function (token) {
+      return {
+        overview: function () { return request("GET", "/api/admin/overview", undefined, token); },
+        jobs: function (query) { return request("GET", "/api/admin/jobs" + (query ? "?" + query : ""), undefined, token); },
+        job: function (jobId) { return request("GET", "/api/admin/job?jobId=" + encodeURIComponent(jobId), undefined, token); },
+        cancel: function (jobId) { return request("POST", "/api/admin/cancel", { jobId: jobId }, token); },
+        retry: function (jobId) { return request("POST", "/api/admin/retry", { jobId: jobId }, token); }
+      };
     }
   };
 

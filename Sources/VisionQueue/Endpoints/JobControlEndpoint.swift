@@ -3,13 +3,24 @@
 /// `POST /api/vision-jobs/regenerate` rewrites one section of an ended job,
 /// `POST /api/vision-jobs/cancel` stops a job for good. Owner only: another user's job is 404.
 /// Retries and rewrites count against the user's limits as creates do.
+///
+/// The operator's page uses the same controls on any user's job (`POST /api/admin/retry`,
+/// `POST /api/admin/cancel`, with `VQ_ADMIN_TOKEN`), without the user's limits.
 public struct JobControlEndpoint {
     public static let retryPath = "/api/vision-jobs/retry"
     public static let regeneratePath = "/api/vision-jobs/regenerate"
     public static let cancelPath = "/api/vision-jobs/cancel"
+    public static let adminRetryPath = "/api/admin/retry"
+    public static let adminCancelPath = "/api/admin/cancel"
+
+    /// Who may act on a job: its owner, or an operator on anyone's.
+    public enum Access: Sendable {
+        case owner(Authenticator)
+        case admin(AdminAccess)
+    }
 
     let store: JobStore
-    let authenticator: Authenticator
+    let access: Access
     let trigger: TriggerSink
     let limits: CreateLimits
     let notesReader: NotesReader
@@ -19,10 +30,19 @@ public struct JobControlEndpoint {
         maxNoteCharacters: Int = 4000
     ) {
         self.store = store
-        self.authenticator = authenticator
+        self.access = .owner(authenticator)
         self.trigger = trigger
         self.limits = limits
         notesReader = NotesReader(maxCharacters: maxNoteCharacters)
+    }
+
+    /// The operator's controls: any user's job, no per-user limits.
+    public init(store: JobStore, admin: AdminAccess, trigger: TriggerSink) {
+        self.store = store
+        self.access = .admin(admin)
+        self.trigger = trigger
+        self.limits = .none
+        notesReader = NotesReader(maxCharacters: 0)
     }
 
     public func cancel(_ request: HTTPRequest) throws -> Reply {
@@ -45,6 +65,8 @@ public struct JobControlEndpoint {
     /// notes when given (an empty one clears them).
     public func regenerate(_ request: HTTPRequest) throws -> Reply {
         try RequestRules.requireBodyWithin(request, limit: 64 * 1024)
+        // A rewrite is the owner's alone: the operator's routes do not include it.
+        guard case .owner(let authenticator) = access else { throw APIError.routeNotFound() }
         let userID = try authenticator.userID(for: request)
         try RequestRules.requireJSON(request)
         let body = try RequestRules.parseJSONObject(request.body)
@@ -86,12 +108,22 @@ public struct JobControlEndpoint {
         }
     }
 
-    /// The caller and the `{"jobId"}` body both controls take, checked in the order every write is.
+    /// The caller and the `{"jobId"}` body both controls take, checked in the order every write
+    /// is. For an operator, the job's owner is the user the controls act for.
     private func readJobReference(_ request: HTTPRequest) throws -> (userID: String, jobID: JobID) {
         try RequestRules.requireBodyWithin(request, limit: 4096)
-        let userID = try authenticator.userID(for: request)
-        try RequestRules.requireJSON(request)
-        return (userID, try RequestRules.jobReference(request.body))
+        switch access {
+        case .owner(let authenticator):
+            let userID = try authenticator.userID(for: request)
+            try RequestRules.requireJSON(request)
+            return (userID, try RequestRules.jobReference(request.body))
+        case .admin(let admin):
+            try admin.authorize(request)
+            try RequestRules.requireJSON(request)
+            let jobID = try RequestRules.jobReference(request.body)
+            guard let owner = try store.jobOwner(jobID) else { throw APIError.jobNotFound() }
+            return (owner, jobID)
+        }
     }
 
     private static func response(_ jobID: JobID, _ status: JobStatus) -> Reply {

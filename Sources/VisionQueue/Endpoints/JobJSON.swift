@@ -22,6 +22,18 @@ enum JobJSON {
         }
     }
 
+    /// One attempt of the operator's history.
+    static func write(_ attempt: AttemptRecord, into json: inout JSONWriter) {
+        json.field("category", attempt.category?.key ?? "assembly")
+        json.field("attempt", attempt.attempt)
+        json.field("outcome", attempt.outcome)
+        json.field("error", attempt.error)
+        json.key("tokens")
+        writeTokens(attempt.usage, into: &json)
+        json.field("latencyMs", Int(attempt.latencyMillis))
+        json.timestampField("endedAt", attempt.endedAt)
+    }
+
     private static func writeTokens(_ usage: TokenUsage, into json: inout JSONWriter) {
         json.object { tokens in
             tokens.key("prompt")

@@ -43,13 +43,21 @@ public struct Router: Endpoint {
 
 extension Router {
     /// `vision-create`: the user's writes.
-    public static func create(_ create: CreateEndpoint, controls: JobControlEndpoint) -> Router {
-        Router([
+    /// `admin`: the operator's controls, when `VQ_ADMIN_TOKEN` is set.
+    public static func create(_ create: CreateEndpoint, controls: JobControlEndpoint, admin: JobControlEndpoint? = nil) -> Router {
+        var routes = [
             Route("POST", CreateEndpoint.path, create.create),
             Route("POST", JobControlEndpoint.retryPath, controls.retry),
             Route("POST", JobControlEndpoint.regeneratePath, controls.regenerate),
             Route("POST", JobControlEndpoint.cancelPath, controls.cancel),
-        ])
+        ]
+        if let admin {
+            routes += [
+                Route("POST", JobControlEndpoint.adminRetryPath, admin.retry),
+                Route("POST", JobControlEndpoint.adminCancelPath, admin.cancel),
+            ]
+        }
+        return Router(routes)
     }
 
     /// `vision-process`: the internal step endpoint.
@@ -58,8 +66,17 @@ extension Router {
     }
 
     /// `vision-status`: the read side.
-    public static func status(_ status: StatusEndpoint, metrics: MetricsEndpoint) -> Router {
-        Router([
+    /// `admin`: the operator's reads, when `VQ_ADMIN_TOKEN` is set.
+    public static func status(_ status: StatusEndpoint, metrics: MetricsEndpoint, admin: AdminEndpoint? = nil) -> Router {
+        var routes: [Route] = []
+        if let admin {
+            routes += [
+                Route("GET", AdminEndpoint.overviewPath, admin.overview),
+                Route("GET", AdminEndpoint.jobsPath, admin.jobs),
+                Route("GET", AdminEndpoint.jobPath, admin.job),
+            ]
+        }
+        return Router(routes + [
             Route("GET", MetricsEndpoint.path, metrics.metrics),
             Route("GET", StatusEndpoint.statusPath, status.status),
             Route("GET", StatusEndpoint.listPath, status.list),

@@ -98,13 +98,15 @@ public final class VisionQueueServices: Sendable {
     public func createEndpoints() throws -> EndpointFactory {
         _ = try requireTriggerSecret()
         let trigger = makeTrigger()
+        let admin = AdminAccess(token: configuration.adminToken, users: authenticator)
         return { [self] in
             let store = try makeStore()
             return Router.create(
                 CreateEndpoint(store: store, authenticator: authenticator, trigger: trigger, configuration: configuration),
                 controls: JobControlEndpoint(
                     store: store, authenticator: authenticator, trigger: trigger, limits: configuration.createLimits,
-                    maxNoteCharacters: configuration.maxNoteCharacters))
+                    maxNoteCharacters: configuration.maxNoteCharacters),
+                admin: admin.map { JobControlEndpoint(store: store, admin: $0, trigger: trigger) })
         }
     }
 
@@ -128,14 +130,20 @@ public final class VisionQueueServices: Sendable {
     /// `vision-status` serves the reads, and re-triggers stalled jobs it is asked about.
     public func statusEndpoints() throws -> EndpointFactory {
         let healer = configuration.triggerSecret == nil ? nil : makeTrigger()
+        let admin = AdminAccess(token: configuration.adminToken, users: authenticator)
+        let prices = configuration.generator == .openai ? configuration.model : nil
         return { [self] in
             let store = try makeStore()
             return Router.status(
                 StatusEndpoint(
                     store: store, authenticator: authenticator, lifecycle: configuration.lifecycle,
-                    healer: healer, stallMillis: configuration.stallMillis,
-                    prices: configuration.generator == .openai ? configuration.model : nil),
-                metrics: MetricsEndpoint(store: store, directory: configuration.metricsDirectory, token: configuration.metricsToken))
+                    healer: healer, stallMillis: configuration.stallMillis, prices: prices),
+                metrics: MetricsEndpoint(store: store, directory: configuration.metricsDirectory, token: configuration.metricsToken),
+                admin: admin.map {
+                    AdminEndpoint(
+                        store: store, access: $0, lifecycle: configuration.lifecycle, stallMillis: configuration.stallMillis,
+                        prices: prices)
+                })
         }
     }
 
