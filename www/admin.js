@@ -117,7 +117,7 @@
       el("td", { className: "admin-status", text: statusText(job) }),
       el("td", { text: job.categoriesCompleted + " of " + job.totalCategories }),
       el("td", { text: String(job.categoriesFailed) }),
-      el("td", {}, [el("code", { text: job.jobId.slice(0, 8) }), " ", open])
+      el("td", {}, [el("code", { text: "\u2026" + job.jobId.slice(-8), attrs: { title: job.jobId } }), " ", open])
     ]);
     if (selected === job.jobId) row.className = "admin-selected";
     return row;

@@ -611,3 +611,97 @@ class ModelGenerationTests(PageTestCase):
         self.assertIn("I wake up rested", health["text"])
         self.assertFalse(browser.driver.find_elements(By.CSS_SELECTOR, ".category-live"), "no live text on the vision page")
         self.assert_no_csp_violations(browser)
+
+
+ADMIN_TOKEN = "browser-operator-token-0123456789"
+
+
+class AdminPageTests(PageTestCase):
+    """The operator's page: "admin" ends every job with Work given up (one attempt, always failing);
+    "admin-slow" writes a category every 2 s, so a job is still running when the operator cancels it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack("admin", generator_delay_ms=20, environment={
+            "VQ_ADMIN_TOKEN": ADMIN_TOKEN, "VQ_FAULT_FAIL": "work:*", "VQ_MAX_ATTEMPTS": "1", "VQ_MAX_ACTIVE_JOBS": "5"})
+        cls.addClassCleanup(cls.stack.remove)
+        cls.addClassCleanup(cls.stack.stop)
+        cls.slow = Stack("admin-slow", generator_delay_ms=2000, environment={"VQ_ADMIN_TOKEN": ADMIN_TOKEN})
+        cls.addClassCleanup(cls.slow.remove)
+        cls.addClassCleanup(cls.slow.stop)
+
+    def sign_in(self, browser, token):
+        browser.wait(lambda b: b.is_shown("admin-token"), 10, "the token form")
+        field = browser.driver.find_element(By.ID, "admin-token")
+        field.clear()
+        field.send_keys(token)
+        field.send_keys(Keys.ENTER)
+
+    def rows(self, browser):
+        return browser.js("""
+            return Array.prototype.map.call(document.querySelectorAll('#jobs tbody tr'), function (row) {
+              return Array.prototype.map.call(row.cells, function (cell) { return cell.innerText.trim(); });
+            });""")
+
+    def test_every_users_jobs_their_history_and_a_retry(self):
+        frank, gina = mint_token("frank"), mint_token("gina")
+        for user, token in (("frank", frank), ("gina", gina)):
+            job = self.stack.create_job(token, {"work": "Teach %s's class" % user})
+            self.stack.wait_for_job(job, token, lambda s: s["status"] == "completed", 20, user + "'s job to end")
+        frank_job = self.stack.call("GET", "/api/vision-jobs/list", frank)[1]["jobs"][0]["jobId"]
+
+        browser = self.browser("operator")
+        browser.open("admin.html")
+        # A user's token is refused, and the page says why.
+        self.sign_in(browser, gina)
+        refused = browser.wait(lambda b: b.visible_text("admin-error"), 10, "the refusal")
+        self.assertIn("user's sign-in token", refused)
+        self.assertFalse(browser.is_shown("console"))
+
+        self.sign_in(browser, ADMIN_TOKEN)
+        browser.wait(lambda b: len(self.rows(b)) == 2, 10, "both users' jobs")
+        self.assertEqual(sorted(row[1] for row in self.rows(browser)), ["frank", "gina"])
+        self.assertTrue(all(row[4] == "1" for row in self.rows(browser)), "each job gave Work up: %s" % self.rows(browser))
+        browser.wait(lambda b: b.visible_text("figure-running") == "0", 10, "the figures")
+        self.assertNotEqual(browser.visible_text("figure-median"), "\u2013")
+        self.screenshots(browser, "admin", check_phone=False)
+
+        # Filters: one user's jobs.
+        browser.driver.find_element(By.ID, "filter-user").send_keys("frank")
+        browser.driver.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+        browser.wait(lambda b: [row[1] for row in self.rows(b)] == ["frank"], 10, "frank's job alone")
+
+        # The job's history: Work failed, and why.
+        browser.driver.find_element(By.CSS_SELECTOR, "#jobs tbody tr button").click()
+        browser.wait(lambda b: b.is_shown("detail") and "Injected failure" in (b.visible_text("detail-attempts") or ""),
+                     10, "the attempts")
+        self.assertIn(frank_job, browser.visible_text("detail-title"))
+        self.assertTrue(browser.is_shown("detail-retry"))
+        self.assertFalse(browser.is_shown("detail-cancel"), "an ended job offers no cancel")
+        work = browser.js("return document.querySelector(\"#detail-categories tr[data-category='work']\").innerText;")
+        self.assertIn("failed", work)
+
+        # Retry it as the operator: Work is tried again (and fails again here): two attempts in its history.
+        browser.driver.find_element(By.ID, "detail-retry").click()
+        self.stack.wait_for_job(frank_job, frank, lambda s: s["status"] == "completed" and "attempt 2" in (s["categories"][7]["error"] or ""),
+                                20, "the retried job to end")
+        browser.driver.find_element(By.CSS_SELECTOR, "#jobs tbody tr button").click()
+        browser.wait(lambda b: len(b.driver.find_elements(By.CSS_SELECTOR, "#detail-attempts tbody tr")) == 2, 10,
+                     "the second attempt in the history")
+        self.assertFalse(self.stack.logs().count(ADMIN_TOKEN), "the token never reaches a log")
+        self.assert_no_csp_violations(browser)
+
+    def test_cancel_a_running_job_of_another_user(self):
+        hana = mint_token("hana")
+        job = self.slow.create_job(hana, {"fun": "Kites"})
+        browser = self.browser("operator-slow", stack=self.slow)
+        browser.open("admin.html")
+        self.sign_in(browser, ADMIN_TOKEN)
+        browser.wait(lambda b: len(self.rows(b)) == 1 and "processing" in self.rows(b)[0][2], 10, "the running job")
+        browser.wait(lambda b: b.visible_text("figure-running") == "1", 10, "one job running in the figures")
+        browser.driver.find_element(By.CSS_SELECTOR, "#jobs tbody tr button").click()
+        browser.wait(lambda b: b.is_shown("detail-cancel"), 10, "the cancel button")
+        browser.driver.find_element(By.ID, "detail-cancel").click()
+        browser.wait(lambda b: "cancelled" in (b.visible_text("detail-facts") or ""), 10, "the job cancelled")
+        self.assertEqual(self.slow.status(job, hana)["status"], "cancelled", "hana sees her job cancelled")
+        self.assertFalse(browser.is_shown("detail-cancel"))

@@ -9,6 +9,8 @@ import VisionQueue
 @Suite("OpenAPI description", .serialized)
 struct OpenAPITests {
     static let specPath = Stack.repositoryRoot + "/docs/openapi.json"
+    static let adminToken = "openapi-operator-token-0123456789"
+    static let metricsToken = "openapi-metrics-token-0123456789"
 
     /// One request that must produce one documented answer.
     typealias Recipe = (Stack) throws -> HTTPClient.Response
@@ -22,6 +24,7 @@ struct OpenAPITests {
         let stack = try Stack.start(
             .init(environment: [
                 "VQ_MAX_CREATES_PER_HOUR": "3", "VQ_FAULT_FAIL": "health:1", "VQ_MAX_ATTEMPTS": "1", "VQ_BUSY_TIMEOUT_MS": "150",
+                "VQ_ADMIN_TOKEN": Self.adminToken, "VQ_METRICS_TOKEN": Self.metricsToken,
             ]))
         defer { stack.stop() }
 
@@ -226,6 +229,71 @@ struct OpenAPITests {
             "POST /api/vision-jobs/cancel 413": { _ in try control("/api/vision-jobs/cancel", user, #"{"jobId": "\#(big)"}"#) },
             "POST /api/vision-jobs/cancel 415": { _ in try control("/api/vision-jobs/cancel", user, "{}", type: "text/plain") },
             "POST /api/vision-jobs/cancel 503": { _ in try whileLocked { try control("/api/vision-jobs/cancel", user, #"{"jobId": "\#(jobID)"}"#) } },
+
+            "GET /api/admin/overview 200": { _ in try client.get("/api/admin/overview", token: adminToken) },
+            "GET /api/admin/overview 401": { _ in try client.get("/api/admin/overview") },
+            "GET /api/admin/overview 403": { _ in try client.get("/api/admin/overview", token: user) },
+            "GET /api/admin/overview 503": { stack in try Self.withoutStatusBinary(stack) { try client.get("/api/admin/overview", token: adminToken) } },
+            "GET /api/admin/jobs 200": { _ in try client.get("/api/admin/jobs?failed=true&limit=2", token: adminToken) },
+            "GET /api/admin/jobs 400": { _ in try client.get("/api/admin/jobs?limit=0", token: adminToken) },
+            "GET /api/admin/jobs 401": { _ in try client.get("/api/admin/jobs", token: "x") },
+            "GET /api/admin/jobs 403": { _ in try client.get("/api/admin/jobs", token: user) },
+            "GET /api/admin/jobs 503": { stack in try Self.withoutStatusBinary(stack) { try client.get("/api/admin/jobs", token: adminToken) } },
+            "GET /api/admin/job 200": { _ in try client.get("/api/admin/job?jobId=\(jobID)", token: adminToken) },
+            "GET /api/admin/job 400": { _ in try client.get("/api/admin/job?jobId=nope", token: adminToken) },
+            "GET /api/admin/job 401": { _ in try client.get("/api/admin/job?jobId=\(jobID)") },
+            "GET /api/admin/job 403": { _ in try client.get("/api/admin/job?jobId=\(jobID)", token: user) },
+            "GET /api/admin/job 404": { _ in try client.get("/api/admin/job?jobId=\(missing)", token: adminToken) },
+            "GET /api/admin/job 503": { stack in try Self.withoutStatusBinary(stack) { try client.get("/api/admin/job?jobId=\(jobID)", token: adminToken) } },
+            "POST /api/admin/cancel 200": { stack in
+                var answer: HTTPClient.Response?
+                for _ in 0..<10 {
+                    let id = try stack.createJob(token: fresh())
+                    answer = try control("/api/admin/cancel", adminToken, #"{"jobId": "\#(id)"}"#)
+                    if answer?.status == 200 { break }
+                }
+                return answer!
+            },
+            "POST /api/admin/cancel 400": { _ in try control("/api/admin/cancel", adminToken, "{}") },
+            "POST /api/admin/cancel 401": { _ in try control("/api/admin/cancel", nil, #"{"jobId": "\#(jobID)"}"#) },
+            "POST /api/admin/cancel 403": { _ in try control("/api/admin/cancel", user, #"{"jobId": "\#(jobID)"}"#) },
+            "POST /api/admin/cancel 404": { _ in try control("/api/admin/cancel", adminToken, #"{"jobId": "\#(missing)"}"#) },
+            "POST /api/admin/cancel 409": { stack in
+                _ = try stack.waitForJob(jobID, token: user)
+                return try control("/api/admin/cancel", adminToken, #"{"jobId": "\#(jobID)"}"#)
+            },
+            "POST /api/admin/cancel 413": { _ in try control("/api/admin/cancel", adminToken, #"{"jobId": "\#(big)"}"#) },
+            "POST /api/admin/cancel 415": { _ in try control("/api/admin/cancel", adminToken, "{}", type: "text/plain") },
+            "POST /api/admin/cancel 503": { _ in try whileLocked { try control("/api/admin/cancel", adminToken, #"{"jobId": "\#(jobID)"}"#) } },
+            "POST /api/admin/retry 200": { stack in
+                // A job of its own, ended with health given up (one attempt): the operator retries it.
+                let token = fresh()
+                let id = try stack.createJob(token: token)
+                _ = try stack.waitForJob(id, token: token)
+                return try control("/api/admin/retry", adminToken, #"{"jobId": "\#(id)"}"#)
+            },
+            "POST /api/admin/retry 400": { _ in try control("/api/admin/retry", adminToken, #"{"jobId": 7}"#) },
+            "POST /api/admin/retry 401": { _ in try control("/api/admin/retry", "x", #"{"jobId": "\#(jobID)"}"#) },
+            "POST /api/admin/retry 403": { _ in try control("/api/admin/retry", user, #"{"jobId": "\#(jobID)"}"#) },
+            "POST /api/admin/retry 404": { _ in try control("/api/admin/retry", adminToken, #"{"jobId": "\#(missing)"}"#) },
+            "POST /api/admin/retry 409": { stack in
+                // A cancelled job is never retried (a job of 0 ms categories may end before the
+                // cancel lands: a few fresh ones each get their chance).
+                var answer: HTTPClient.Response?
+                for _ in 0..<10 {
+                    let id = try stack.createJob(token: fresh())
+                    guard try control("/api/admin/cancel", adminToken, #"{"jobId": "\#(id)"}"#).status == 200 else { continue }
+                    answer = try control("/api/admin/retry", adminToken, #"{"jobId": "\#(id)"}"#)
+                    break
+                }
+                return answer!
+            },
+            "POST /api/admin/retry 413": { _ in try control("/api/admin/retry", adminToken, #"{"jobId": "\#(big)"}"#) },
+            "POST /api/admin/retry 415": { _ in try control("/api/admin/retry", adminToken, "{}", type: "text/plain") },
+            "POST /api/admin/retry 503": { _ in try whileLocked { try control("/api/admin/retry", adminToken, #"{"jobId": "\#(jobID)"}"#) } },
+            "GET /metrics 200": { _ in try client.get("/metrics", token: metricsToken) },
+            "GET /metrics 401": { _ in try client.get("/metrics") },
+            "GET /metrics 503": { stack in try Self.withoutStatusBinary(stack) { try client.get("/metrics", token: metricsToken) } },
 
             "POST /api/vision-jobs/process 202": { _ in try process(Stack.triggerSecret, #"{"jobId": "\#(missing)"}"#) },
             "POST /api/vision-jobs/process 400": { _ in try process(Stack.triggerSecret, #"{"jobId": "x"}"#) },
