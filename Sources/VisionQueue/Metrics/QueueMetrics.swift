@@ -6,30 +6,48 @@ import CoreMetrics
 public enum QueueMetrics {
     /// One step of vision-process, by what it did; its duration when it wrote or assembled.
     static func step(_ outcome: JobProcessor.StepOutcome, nanoseconds: Int64) {
-        let name: String
+        let counters = Hot.shared
         switch outcome {
-        case .wrote: name = "wrote"
-        case .failedAttempt: name = "failed_attempt"
-        case .lostLease: name = "lost_lease"
-        case .finished: name = "finished"
-        case .configurationFailed: name = "configuration_failed"
-        case .waiting: name = "waiting"
-        case .nothingToDo: name = "nothing_to_do"
-        }
-        Counter(label: MetricFamily.steps.name, dimensions: [("outcome", name)]).increment()
-        switch outcome {
-        case .wrote, .failedAttempt, .configurationFailed:
-            Timer(label: MetricFamily.stepDuration.name, dimensions: [("kind", "category")]).recordNanoseconds(nanoseconds)
+        case .wrote:
+            counters.wrote.increment()
+            counters.categoryTime.recordNanoseconds(nanoseconds)
+        case .failedAttempt:
+            counters.failedAttempt.increment()
+            counters.categoryTime.recordNanoseconds(nanoseconds)
+        case .configurationFailed:
+            counters.configurationFailed.increment()
+            counters.categoryTime.recordNanoseconds(nanoseconds)
         case .finished:
-            Timer(label: MetricFamily.stepDuration.name, dimensions: [("kind", "assembly")]).recordNanoseconds(nanoseconds)
-        case .lostLease, .waiting, .nothingToDo:
-            break
+            counters.finished.increment()
+            counters.assemblyTime.recordNanoseconds(nanoseconds)
+        case .lostLease: counters.lostLease.increment()
+        case .waiting: counters.waiting.increment()
+        case .nothingToDo: counters.nothingToDo.increment()
+        }
+    }
+
+    /// The handlers of what happens at every step, made once: making one renders its series' keys (a histogram
+    /// has twenty) and takes the factory's lock, which a step should not pay for each time. Made
+    /// on first use, after the process bootstrapped its metrics.
+    private struct Hot: Sendable {
+        static let shared = Hot()
+        let wrote = Self.counter("wrote"), failedAttempt = Self.counter("failed_attempt"), lostLease = Self.counter("lost_lease")
+        let finished = Self.counter("finished"), configurationFailed = Self.counter("configuration_failed")
+        let waiting = Self.counter("waiting"), nothingToDo = Self.counter("nothing_to_do"), storeError = Self.counter("store_error")
+        let categoryTime = Timer(label: MetricFamily.stepDuration.name, dimensions: [("kind", "category")])
+        let assemblyTime = Timer(label: MetricFamily.stepDuration.name, dimensions: [("kind", "assembly")])
+        let acceptedTriggers = Counter(label: MetricFamily.triggersSent.name, dimensions: [("result", "accepted")])
+        let queuedTriggers = Meter(label: MetricFamily.triggersQueued.name)
+        let inFlightTriggers = Meter(label: MetricFamily.triggersInFlight.name)
+
+        static func counter(_ outcome: String) -> Counter {
+            Counter(label: MetricFamily.steps.name, dimensions: [("outcome", outcome)])
         }
     }
 
     /// A step that failed on the database before it could say what it did.
     static func stepFailedOnStore() {
-        Counter(label: MetricFamily.steps.name, dimensions: [("outcome", "store_error")]).increment()
+        Hot.shared.storeError.increment()
     }
 
     /// A failed attempt at a category, and whether it will be tried again.
@@ -53,13 +71,14 @@ public enum QueueMetrics {
 
     /// How a self-trigger ended: accepted, refused and tried again, or given up (the sweep's now).
     static func triggerSent(_ result: String) {
+        if result == "accepted" { return Hot.shared.acceptedTriggers.increment() }
         Counter(label: MetricFamily.triggersSent.name, dimensions: [("result", result)]).increment()
     }
 
     /// A change of the triggers a dispatcher holds (several dispatchers of a process add up).
     static func triggersChanged(queued: Int, inFlight: Int) {
-        if queued != 0 { Meter(label: MetricFamily.triggersQueued.name).increment(by: Double(queued)) }
-        if inFlight != 0 { Meter(label: MetricFamily.triggersInFlight.name).increment(by: Double(inFlight)) }
+        if queued != 0 { Hot.shared.queuedTriggers.increment(by: Double(queued)) }
+        if inFlight != 0 { Hot.shared.inFlightTriggers.increment(by: Double(inFlight)) }
     }
 
     static func swept(kicked: Int) {
