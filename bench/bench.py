@@ -142,7 +142,8 @@ class Stack:
             "VQ_DATA_DIR": self.dir, "VQ_PORT": str(self.port), "VQ_HOST": "127.0.0.1",
             "VQ_GENERATOR_DELAY_MS": "0", "VQ_JWT_SECRET": self.secret, "VQ_TRIGGER_SECRET": "bench-trigger-" + name,
             "VQ_THREADS": str(args.threads), "VQ_PROCESS_THREADS": str(args.process_threads),
-            "VQ_PROCESSES": str(args.processes), "VQ_SYNCHRONOUS": args.synchronous,
+            "VQ_PROCESSES": str(args.processes), "VQ_PROCESS_PROCESSES": str(args.process_processes),
+            "VQ_SYNCHRONOUS": args.synchronous,
         })
         for key in ("VQ_DB_PATH", "VQ_SOCKET_DIR", "VQ_JWT_SECRET_FILE", "VQ_TRIGGER_SECRET_FILE", "VQ_TRIGGER_URL",
                     "VQ_DATABASE_URL", "VQ_DATABASE_URL_FILE", "VQ_DATABASE_SCHEMA"):
@@ -317,12 +318,15 @@ class References:
         return self
 
     def start_chain(self, synchronous, processes=None):
-        """processes: the chain's processes (default: as many as vision-process runs)."""
+        """R3 by default: 2 processes sharing the categories' limit (2 x 8 with the defaults), the
+        reference the project first measured against; processes=1: R3s, one process with the
+        threads of vision-process (1 x 16), so SQLite's write lock never crosses processes."""
         args = self.args
+        threads = args.process_threads if processes == 1 else args.chain_threads
         if os.path.exists(self.chain_socket):
             os.unlink(self.chain_socket)
         self.chain = start([os.path.join(args.tools, "chain"), self.chain_socket, self.chain_db,
-                            f"http://127.0.0.1:{self.port}/chain", str(processes or args.processes), str(args.process_threads),
+                            f"http://127.0.0.1:{self.port}/chain", str(processes or 2), str(threads),
                             synchronous, str(STEPS)], os.path.join(self.dir, "logs", "chain.out"))
         for _ in range(100):
             if os.path.exists(self.chain_socket):
@@ -721,7 +725,10 @@ def main():
     parser.add_argument("--seed-jobs", type=int, default=1_000_000, help="finished jobs seeded for figure 5")
     parser.add_argument("--users", type=int, default=50_000, help="distinct users for the create figures")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("VQ_THREADS", "4")))
-    parser.add_argument("--processes", type=int, default=int(os.environ.get("VQ_PROCESSES", "2")))
+    parser.add_argument("--processes", type=int, default=int(os.environ.get("VQ_PROCESSES", "2")),
+                        help="processes of vision-create and vision-status (and of the C floor)")
+    parser.add_argument("--process-processes", type=int, default=int(os.environ.get("VQ_PROCESS_PROCESSES", "1")),
+                        help="processes of vision-process")
     parser.add_argument("--process-threads", type=int, default=None,
                         help="threads per vision-process process, and so per C chain process (default: the "
                              "service's, the larger of --threads and VQ_MAX_CONCURRENT_CATEGORIES (16) shared "
@@ -739,17 +746,19 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folders")
     parser.add_argument("--results", default=os.path.join(BENCH, "results"))
     args = parser.parse_args()
+    limit = int(os.environ.get("VQ_MAX_CONCURRENT_CATEGORIES") or 16)
     if args.process_threads is None:
-        limit = int(os.environ.get("VQ_MAX_CONCURRENT_CATEGORIES") or 16)
-        default = max(args.threads, -(-limit // args.processes))
+        default = max(args.threads, -(-limit // args.process_processes))
         args.process_threads = int(os.environ.get("VQ_PROCESS_THREADS") or min(256, default))
+    args.chain_threads = max(args.threads, -(-limit // 2))
 
     work = tempfile.mkdtemp(prefix="vq-bench-")
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
                "git": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
                                      text=True).stdout.strip(),
                "settings": {"threads": args.threads, "process_threads": args.process_threads,
-                            "processes": args.processes, "synchronous": args.synchronous,
+                            "processes": args.processes, "process_processes": args.process_processes,
+                            "chain_threads": args.chain_threads, "synchronous": args.synchronous,
                             "wrk": f"-t2 -c64 -d{args.seconds}s x {args.rounds} rounds (median)",
                             "jobs": args.jobs, "seed_jobs": args.seed_jobs, "nodes": args.nodes,
                             "peer_jobs": args.peer_jobs},
@@ -1093,7 +1102,7 @@ def table(r):
     chain1 = r["ref_chain_single"]
     rows.append(("R1 nginx, static JSON file", load(static), f"{r['status_answer_bytes']:,} B, like a status answer", "", ""))
     rows.append(("R2 C libfcgi floor", load(floor), f"{ratio(floor['rps'], static['rps']):.2f}x R1", "", ""))
-    rows.append((f"R3 C chain, {chain['jobs']:,} jobs x {STEPS} steps",
+    rows.append((f"R3 C chain, 2 processes, {chain['jobs']:,} jobs x {STEPS} steps",
                  f"{fmt(chain['steps_per_s'])} steps/s, {fmt(chain['jobs_per_s'], 1)} jobs/s ({chain['seconds']:.1f} s)",
                  f"{ratio(chain['steps_per_s'], floor['rps']):.2f}x R2", "", ""))
     chain_one = r.get("ref_chain_one_process", {}).get("best")
@@ -1177,9 +1186,10 @@ def table(r):
     lines = [f"Vision Queue benchmark, {r['started']}, git {r['git']}",
              f"Machine: {m.get('cpu', '?')}, {m['cores']} cores, {m.get('memory_gb', '?')} GB, Linux {m['kernel']}, "
              f"{m['nginx']}, libsqlite3 {m.get('libsqlite3', '?')}, libfcgi {m.get('libfcgi', '?')}",
-             f"Settings: {st['processes']} processes per binary x {st['threads']} threads (vision-create, "
-             f"vision-status and the C floor alike) or {st.get('process_threads', st['threads'])} threads "
-             f"(vision-process and the C chain alike), synchronous={st['synchronous']}, generator 0 ms, wrk {st['wrk']}",
+             f"Settings: vision-create, vision-status and the C floor {st['processes']} processes x {st['threads']} threads; "
+             f"vision-process {st.get('process_processes', st['processes'])} x {st.get('process_threads', st['threads'])} threads; "
+             f"C chain R3 2 x {st.get('chain_threads', '?')}, R3s 1 x {st.get('process_threads', '?')}; "
+             f"synchronous={st['synchronous']}, generator 0 ms, wrk {st['wrk']}",
              "Load average (1 min) at each phase: " + ", ".join(f"{k} {v:.1f}" for k, v in r["load_average"].items()),
              ""]
     header = ("Figure", "Measured", "Ratio (same run)", "Target", "")

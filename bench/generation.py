@@ -69,7 +69,9 @@ def http_json(port, method, path, body=None, timeout=10):
 
 
 def stack_args(args, processes, process_threads):
-    return types.SimpleNamespace(bin=args.bin, threads=args.threads, processes=processes,
+    # `processes` is how many of vision-process run (the ones holding the calls); the other
+    # binaries get as many.
+    return types.SimpleNamespace(bin=args.bin, threads=args.threads, processes=processes, process_processes=processes,
                                  process_threads=process_threads, synchronous=args.synchronous)
 
 

@@ -122,15 +122,17 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
     }
 
-    /// `VQ_PROCESSES` copies of each binary on one listening socket that `serve` owns, so a
-    /// restarted process loses no connection.
+    /// `VQ_PROCESSES` copies of vision-create and vision-status and `VQ_PROCESS_PROCESSES` of
+    /// vision-process, each binary's on one listening socket that `serve` owns, so a restarted
+    /// process loses no connection.
     private static func startBinaries(
         _ supervisor: Supervisor, _ configuration: VisionQueueConfiguration, _ folders: Folders
     ) throws {
         let binDirectory = executableDirectory()
         for binary in ["vision-create", "vision-process", "vision-status"] {
             let socket = try UnixListener.listen(at: folders.sockets + "/\(binary).sock")
-            for index in 1...configuration.processes {
+            let copies = binary == "vision-process" ? configuration.processProcesses : configuration.processes
+            for index in 1...copies {
                 try supervisor.start(
                     .init(
                         name: "\(binary) #\(index)", executable: binDirectory + "/" + binary, arguments: [],

@@ -67,6 +67,8 @@ final class Stack: @unchecked Sendable {
         environment["VQ_GENERATOR_DELAY_MS"] = String(options.generatorDelayMillis)
         environment["VQ_THREADS"] = String(options.threads)
         environment["VQ_PROCESSES"] = String(options.processes)
+        // Tests that kill "one of the workers" expect as many of vision-process as of the others.
+        environment["VQ_PROCESS_PROCESSES"] = String(options.processes)
         environment["VQ_TRIGGER_SECRET"] = Self.triggerSecret
         environment["VQ_SHUTDOWN_GRACE_SECONDS"] = "3"
         environment.merge(database.environment) { $1 }

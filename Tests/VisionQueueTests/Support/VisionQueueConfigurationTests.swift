@@ -7,11 +7,14 @@ struct VisionQueueConfigurationTests {
         let defaults = try VisionQueueConfiguration(environment: [:])
         #expect(defaults.threads(for: "vision-status") == 4)
         #expect(defaults.threads(for: "vision-create") == 4)
-        // 16 categories may write at once, shared among 2 processes.
-        #expect(defaults.threads(for: "vision-process") == 8)
+        // 16 categories may write at once, all in the one vision-process process.
+        #expect(defaults.threads(for: "vision-process") == 16)
+        #expect(defaults.processes == 2 && defaults.processProcesses == 1)
 
-        let wider = try VisionQueueConfiguration(environment: ["VQ_MAX_CONCURRENT_CATEGORIES": "50", "VQ_PROCESSES": "3"])
+        let wider = try VisionQueueConfiguration(environment: ["VQ_MAX_CONCURRENT_CATEGORIES": "50", "VQ_PROCESS_PROCESSES": "3"])
         #expect(wider.threads(for: "vision-process") == 17)
+        let two = try VisionQueueConfiguration(environment: ["VQ_PROCESS_PROCESSES": "2"])
+        #expect(two.threads(for: "vision-process") == 8, "the limit shared among two")
         let many = try VisionQueueConfiguration(environment: ["VQ_THREADS": "32"])
         #expect(many.threads(for: "vision-process") == 32)
         let chosen = try VisionQueueConfiguration(environment: ["VQ_PROCESS_THREADS": "3"])
