@@ -25,21 +25,10 @@ struct MigrationTests {
         environment["VQ_DATA_DIR"] = folder
         environment["VQ_TRIGGER_SECRET"] = "migration-test"
 
-        let processes = try (0..<10).map { index -> (Process, Pipe) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Stack.binDirectory + "/vision-queue")
-            process.arguments = ["sweep"]
-            process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            return (process, output)
-        }
-        for (process, output) in processes {
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "a process failed to start on the new database: \(text)")
+        let processes = try (0..<10).map { _ in try Command(Stack.binDirectory + "/vision-queue", ["sweep"], environment: environment) }
+        for process in processes {
+            let (status, text) = process.wait()
+            #expect(status == 0, "a process failed to start on the new database: \(text)")
             #expect(text.contains("triggered 0 stalled jobs"), "\(text)")
         }
 

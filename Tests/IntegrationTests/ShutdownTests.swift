@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VisionQueueTestSupport
 
 /// Each binary stops cleanly on SIGTERM, and stopping the run command stops everything it started.
 @Suite("Shutdown", .serialized)
@@ -198,17 +199,7 @@ struct ProductionNginxTests {
     }
 
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/bin:/bin:/usr/sbin"].merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try Command.run(executable, arguments, environment: ["PATH": "/usr/bin:/bin:/usr/sbin"].merging(environment) { $1 })
     }
 }
 

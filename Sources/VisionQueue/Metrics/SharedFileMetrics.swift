@@ -97,11 +97,20 @@ private final class SlotGauge: MeterHandler, RecorderHandler, @unchecked Sendabl
     let value: UnsafeMutablePointer<Atomic<UInt64>>?
     init(_ value: UnsafeMutablePointer<Atomic<UInt64>>?) { self.value = value }
     func set(_ level: Int64) { value?.pointee.store(UInt64(bitPattern: level), ordering: .relaxed) }
-    func set(_ level: Double) { set(Int64(level.rounded())) }
+    func set(_ level: Double) { if let level = Self.whole(level) { set(level) } }
     func record(_ level: Int64) { set(level) }
     func record(_ level: Double) { set(level) }
-    func increment(by amount: Double) { value?.pointee.wrappingAdd(UInt64(bitPattern: Int64(amount.rounded())), ordering: .relaxed) }
-    func decrement(by amount: Double) { value?.pointee.wrappingSubtract(UInt64(bitPattern: Int64(amount.rounded())), ordering: .relaxed) }
+    func increment(by amount: Double) {
+        if let amount = Self.whole(amount) { value?.pointee.wrappingAdd(UInt64(bitPattern: amount), ordering: .relaxed) }
+    }
+    func decrement(by amount: Double) {
+        if let amount = Self.whole(amount) { value?.pointee.wrappingSubtract(UInt64(bitPattern: amount), ordering: .relaxed) }
+    }
+
+    /// A level as a whole number; nil for NaN and infinities (which `Int64(_:)` would trap on).
+    private static func whole(_ value: Double) -> Int64? {
+        value.isFinite && abs(value) < 9e18 ? Int64(value.rounded()) : nil
+    }
 }
 
 private final class SlotHistogram: TimerHandler, @unchecked Sendable {

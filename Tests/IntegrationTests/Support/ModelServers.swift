@@ -1,5 +1,6 @@
 import Foundation
 import VisionQueue
+import VisionQueueTestSupport
 
 /// A process a test suite starts and stops at the end of the test run (or when the test process
 /// dies): the model servers the stacks talk to.
@@ -124,16 +125,8 @@ final class LocalModelServer: @unchecked Sendable {
 
     /// Runs the script and answers the last line it printed (installing the server first if needed).
     private static func run(_ script: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init)
+        let (status, text) = try Command.run(script, arguments)
+        guard status == 0, let line = text.split(separator: "\n").last.map(String.init)
         else { throw HTTPClient.Failure(description: "scripts/model-server \(arguments) failed") }
         return line
     }

@@ -22,6 +22,7 @@ struct SharedFileMetricsTests {
         steps(second).increment(by: 7)
         Meter(label: MetricFamily.triggersQueued.name, factory: first!).set(Int64(3))
         Meter(label: MetricFamily.triggersQueued.name, factory: second).set(Int64(4))
+        Meter(label: MetricFamily.triggersQueued.name, factory: second).set(Double.nan)  // ignored, never a trap
         var scrape = MetricsScrape.read(directory: directory)
         #expect(scrape.value(.steps, [("outcome", "wrote")]) == 12)
         #expect(scrape.value(.triggersQueued) == 7)
