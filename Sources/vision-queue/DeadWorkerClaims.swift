@@ -2,9 +2,9 @@ import Foundation
 import VisionQueue
 
 /// What `serve` does when a worker of `vision-process` dies (kill -9, a crash, the OOM killer):
-/// it knows at once, so the dead process's claims end then and their jobs are triggered again,
-/// and a crash costs seconds rather than a lease (60 s by default). A SIGTERM'd worker gives its
-/// claims back itself; this is for the ones that could not.
+/// it knows at once, so the dead process's claims end then and their jobs are triggered again
+/// within a second, and a crash costs seconds rather than a lease (60 s by default). A SIGTERM'd
+/// worker gives its claims back itself; this is for the ones that could not.
 final class DeadWorkerClaims: @unchecked Sendable {
     private let configuration: VisionQueueConfiguration
     private let log: Logger
@@ -36,7 +36,11 @@ final class DeadWorkerClaims: @unchecked Sendable {
             guard let secret = configuration.triggerSecret else { return }
             let trigger = self.trigger ?? SelfTrigger(.init(url: configuration.triggerURL, secret: secret), log: log)
             self.trigger = trigger
-            for job in jobs { trigger.trigger(job) }
+            // Spread over a second rather than all at once: when one job's input is what kills
+            // workers, the jobs it took down with it would otherwise restart in step with it, and
+            // land next to it again at its next crash, each time a step closer to failing.
+            let now = Clock.now()
+            for job in jobs { trigger.trigger(job, notBefore: now + Int64.random(in: 0...1_000)) }
         } catch {
             // The sweep and the lapsing leases still recover them.
             log.warning("could not end the claims of \(binary) (pid \(pid)): \(error); they lapse with their leases")
