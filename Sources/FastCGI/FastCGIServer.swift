@@ -124,7 +124,12 @@ private final class Worker: @unchecked Sendable {
     private let started = Atomic<Bool>(false)
     private var thread = pthread_t()
     /// This thread's answer counters by endpoint and status class, made once each.
-    private var responses: [String: Counter] = [:]
+    private var responses: [ResponseKey: Counter] = [:]
+
+    private struct ResponseKey: Hashable {
+        var endpoint: String
+        var statusClass: Int
+    }
 
     init(endpoint: Endpoint, listenSocket: Int32, maxBodyBytes: Int, closesAtOnce: Bool, log: Logger) {
         self.endpoint = endpoint
@@ -181,14 +186,10 @@ private final class Worker: @unchecked Sendable {
     }
 
     private func count(_ status: Int, path: String) {
-        let endpointLabel = endpoint.metricsLabel(forPath: path)
-        let key = "\(endpointLabel) \(status / 100)"
-        if let counter = responses[key] {
-            counter.increment()
-        } else {
-            let counter = QueueMetrics.responseCounter(endpoint: endpointLabel, status: status)
-            responses[key] = counter
-            counter.increment()
-        }
+        let key = ResponseKey(endpoint: endpoint.metricsLabel(forPath: path), statusClass: status / 100)
+        if let counter = responses[key] { return counter.increment() }
+        let counter = QueueMetrics.responseCounter(endpoint: key.endpoint, status: status)
+        responses[key] = counter
+        counter.increment()
     }
 }

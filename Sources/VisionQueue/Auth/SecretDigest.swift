@@ -17,7 +17,6 @@ public struct SecretDigest: Sendable {
 
     /// Whether `Authorization: Bearer <secret>` was sent.
     public func matchesBearer(_ authorization: String?) -> Bool {
-        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else { return false }
-        return matches(String(authorization.dropFirst(7)).trimmed)
+        matches(authorization.flatMap(Authenticator.bearerToken))
     }
 }

@@ -6,24 +6,19 @@ import CoreMetrics
 public enum QueueMetrics {
     /// One step of vision-process, by what it did; its duration when it wrote or assembled.
     static func step(_ outcome: JobProcessor.StepOutcome, nanoseconds: Int64) {
-        let counters = Hot.shared
-        switch outcome {
-        case .wrote:
-            counters.wrote.increment()
-            counters.categoryTime.recordNanoseconds(nanoseconds)
-        case .failedAttempt:
-            counters.failedAttempt.increment()
-            counters.categoryTime.recordNanoseconds(nanoseconds)
-        case .configurationFailed:
-            counters.configurationFailed.increment()
-            counters.categoryTime.recordNanoseconds(nanoseconds)
-        case .finished:
-            counters.finished.increment()
-            counters.assemblyTime.recordNanoseconds(nanoseconds)
-        case .lostLease: counters.lostLease.increment()
-        case .waiting: counters.waiting.increment()
-        case .nothingToDo: counters.nothingToDo.increment()
-        }
+        let hot = Hot.shared
+        let (counter, time): (Counter, Timer?) =
+            switch outcome {
+            case .wrote: (hot.wrote, hot.categoryTime)
+            case .failedAttempt: (hot.failedAttempt, hot.categoryTime)
+            case .configurationFailed: (hot.configurationFailed, hot.categoryTime)
+            case .finished: (hot.finished, hot.assemblyTime)
+            case .lostLease: (hot.lostLease, nil)
+            case .waiting: (hot.waiting, nil)
+            case .nothingToDo: (hot.nothingToDo, nil)
+            }
+        counter.increment()
+        time?.recordNanoseconds(nanoseconds)
     }
 
     /// The handlers of what happens at every step, made once: making one renders its series' keys (a histogram
