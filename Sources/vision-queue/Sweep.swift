@@ -17,7 +17,9 @@ struct Sweep: ParsableCommand {
         let log = configuration.logger("vision-queue sweep")
         SharedFileMetrics.bootstrap(directory: configuration.metricsDirectory, log: log)
         let sweeper = try SweepLoop.makeSweeper(configuration, log: log)
-        let count = try sweeper.sweep(stallMillis: all ? 0 : configuration.stallMillis, kickWindowMillis: configuration.stallMillis)
+        let count = try all
+            ? sweeper.resumeAll()
+            : sweeper.sweep(stallMillis: configuration.stallMillis, kickWindowMillis: configuration.stallMillis)
         // Wait for the spread-out triggers to go out before exiting.
         let deadline = Clock.now() + Int64(count) * 40 + 30_000
         while sweeper.outstandingTriggers > 0 && Clock.now() < deadline { usleep(20_000) }

@@ -13,7 +13,11 @@ enum SweepLoop {
             while true {
                 do {
                     if sweeper == nil { sweeper = try makeSweeper(configuration, log: log) }
-                    try sweeper!.sweep(stallMillis: firstPass ? 0 : configuration.stallMillis, kickWindowMillis: configuration.stallMillis)
+                    if firstPass {
+                        try sweeper!.resumeAll()
+                    } else {
+                        try sweeper!.sweep(stallMillis: configuration.stallMillis, kickWindowMillis: configuration.stallMillis)
+                    }
                     firstPass = false
                 } catch {
                     log.error("sweep failed: \(error)")

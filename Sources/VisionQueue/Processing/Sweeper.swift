@@ -21,8 +21,17 @@ public struct Sweeper {
     /// Triggers not yet sent (when the sink reports it): a one-shot sweep waits for zero before exiting.
     public var outstandingTriggers: Int { (trigger as? SelfTrigger)?.outstanding ?? 0 }
 
-    /// Triggers every stalled job (at most `limit`) and answers how many. `stallMillis` 0 resumes
-    /// every job with due work and no live lease, as after a restart.
+    /// Triggers every job with due work and no live lease, however recent its progress or its last
+    /// kick: after a restart. A kick recorded before the restart proves nothing, since the trigger
+    /// it queued may have died with the old process (a job kicked by the previous start's pass and
+    /// then interrupted by a stop would otherwise wait out the whole kick window).
+    @discardableResult
+    public func resumeAll(limit: Int = 10_000) throws(StoreError) -> Int {
+        try sweep(stallMillis: 0, kickWindowMillis: 0, limit: limit)
+    }
+
+    /// Triggers every stalled job (at most `limit`) and answers how many. A job kicked less than
+    /// `kickWindowMillis` ago is left alone, so several nodes' sweeps kick each job once.
     @discardableResult
     public func sweep(stallMillis: Int64, kickWindowMillis: Int64, limit: Int = 10_000) throws(StoreError) -> Int {
         let now = Clock.now()
