@@ -74,6 +74,7 @@ struct AdminTests {
         let firstPage = try admin("/api/admin/jobs?limit=1")
         let before = try #require(firstPage["nextBefore"] as? Int)
         #expect(try ids("limit=1&before=\(before)") == [gap], "the next page")
+        #expect(try ids("before=102697245723120435200") == [other, gap], "a time past Int64 is after every job")
         let badFilter = try stack.client.get("/api/admin/jobs?status=lost", token: Self.adminToken)
         #expect(badFilter.status == 400 && badFilter.errorCode == "invalid_filter")
 

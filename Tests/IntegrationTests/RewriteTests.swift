@@ -63,6 +63,9 @@ struct RewriteTests {
         #expect(after[1] != before[1])
         #expect(texts(try vision(stack, token, visionID, version: 1)) == before, "version 1 is kept as it was")
         #expect(try stack.client.get("/api/visions?id=\(visionID)&version=3", token: token).status == 404)
+        // Any whole number is a version the description allows; past Int64 it is as missing as 3.
+        #expect(try stack.client.get("/api/visions?id=\(visionID)&version=102697245723120435200", token: token).status == 404)
+        #expect(try stack.client.get("/api/visions?id=\(visionID)&version=0", token: token).status == 400)
     }
 
     @Test("A rewrite whose every attempt crashes its worker keeps the earlier text")

@@ -69,7 +69,7 @@ public struct AdminEndpoint {
         filter.withFailedCategories = try flag(request, "failed")
         if try flag(request, "stalled") { filter.stalledSince = now - stallMillis }
         if let text = try request.queryValue("before") {
-            guard let before = Int64(text), before > 0 else {
+            guard let before = HTTPRequest.wholeNumberFromOne(text) else {
                 throw APIError.badRequest("before must be a time in milliseconds since 1970 (a page's nextBefore).", code: "invalid_filter")
             }
             filter.createdBefore = before

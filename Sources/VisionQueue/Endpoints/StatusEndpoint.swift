@@ -93,7 +93,7 @@ public struct StatusEndpoint {
         guard JobID(id) != nil else { throw APIError.badRequest("id must be a UUID.", code: "invalid_vision_id") }
         var version: Int?
         if let text = try request.queryValue("version") {
-            guard let number = Int(text), number >= 1 else {
+            guard let number = HTTPRequest.wholeNumberFromOne(text).map(Int.init) else {
                 throw APIError.badRequest("version must be a whole number from 1.", code: "invalid_version")
             }
             version = number

@@ -44,6 +44,17 @@ public struct HTTPRequest: Sendable {
         return values.first?.value
     }
 
+    /// A query parameter's value read as a whole number from 1; nil when it is not one. The API
+    /// description allows any size, so digits past `Int64.max` read as `Int64.max` (no version,
+    /// time or count is that large: the answer is then "none", not a 400 for a valid request).
+    public static func wholeNumberFromOne(_ text: String) -> Int64? {
+        if let number = Int64(text) { return number >= 1 ? number : nil }
+        // Only digits, yet not an Int64: too large (and so from 1) rather than malformed.
+        let digits = text.hasPrefix("+") ? text.utf8.dropFirst() : text.utf8[...]
+        guard !digits.isEmpty, digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int64.max
+    }
+
     static func percentDecode(_ text: Substring) -> String? {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)

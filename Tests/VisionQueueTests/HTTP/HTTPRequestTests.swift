@@ -25,6 +25,17 @@ struct HTTPRequestTests {
         #expect(items(query) == ["v=\u{FFFD}"])
     }
 
+    @Test func wholeNumbersFromOneOfAnySizeAreRead() {
+        #expect(HTTPRequest.wholeNumberFromOne("1") == 1)
+        #expect(HTTPRequest.wholeNumberFromOne("+7") == 7)
+        #expect(HTTPRequest.wholeNumberFromOne("9223372036854775807") == Int64.max)
+        // As valid as any other number to the API's description: too large to exist, not malformed.
+        #expect(HTTPRequest.wholeNumberFromOne("102697245723120435200") == Int64.max)
+        for text in ["0", "-3", "", "+", "1.5", "1e3", " 1", "x", "00", "-102697245723120435200"] {
+            #expect(HTTPRequest.wholeNumberFromOne(text) == nil, "\(text)")
+        }
+    }
+
     @Test func queryValueReadsOneParameter() throws {
         let request = HTTPRequest(method: "GET", path: "/", query: "jobId=a%2Db&other=1")
         #expect(try request.queryValue("jobId") == "a-b")
