@@ -54,6 +54,7 @@ public enum FastCGIMain {
             try FastCGIServer(settings, log: services.log).run(
                 makeEndpoint: try endpoints(services), onGraceExpired: services.releaseHeldClaims)
             services.flushTriggers()
+            services.endReservations()
             exit(0)
         } catch {
             log.error("cannot start: \(error)")

@@ -41,3 +41,12 @@ public enum ClaimResult: Sendable, Equatable {
     case finished
     case notFound
 }
+
+/// What storing a category's text came to.
+public enum RecordedSuccess: Sendable, Equatable {
+    /// Stored; `nextReservation` is the token of the next category reserved in the same
+    /// transaction (nil when none was due, or none was asked for).
+    case stored(nextReservation: String?)
+    /// The claim was lost (taken over, or the job ended): nothing was stored.
+    case claimLost
+}

@@ -55,7 +55,7 @@ public struct JobLifecycle: Sendable {
             switch record.state {
             case .pending:
                 return .run(record.category, attempt: record.attempts + 1)
-            case .running:  // lapsed: its worker died or stalled, and that attempt counts
+            case .running:  // lapsed: its worker died or stalled; a claim counted its attempt, a reservation did not
                 if record.attempts >= policy.maxAttempts {
                     return .giveUp(record.category, reason: crashReason(attempts: record.attempts))
                 }
@@ -70,6 +70,20 @@ public struct JobLifecycle: Sendable {
         }
         if let earliestRetry { return .wait(until: earliestRetry) }
         return .assemble
+    }
+
+    /// The category to reserve for the job's next step in the transaction that stores a result,
+    /// so the step the trigger starts reads its claim instead of writing one. Only what a claim
+    /// would take at once: a category due now, with no machine-wide limit of categories writing
+    /// at once to count against (a limit is counted under its own lock, by a claim).
+    ///
+    /// A reservation does not count an attempt: a trigger that is lost, or a process that dies
+    /// before the step starts, leaves the category as it was, to be claimed (and counted) then.
+    public func reservation(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> VisionCategory? {
+        guard maxConcurrentCategories == nil,
+            case .run(let category, _) = unthrottledStep(jobStatus: jobStatus, categories: categories, now: now)
+        else { return nil }
+        return category
     }
 
     /// What becomes of a category whose attempt number `attempt` just failed with `error`.

@@ -19,6 +19,16 @@ public struct RetryPolicy: Sendable, Equatable {
         self.backoffCapMillis = max(self.backoffBaseMillis, backoffCapMillis)
     }
 
+    /// How long a category reserved for the next step stays reserved for the trigger carrying it
+    /// (a sixth of the lease, 10 s by default): ample for a trigger queued behind thousands of
+    /// others, short enough that a lost one holds its job up for seconds, not a whole lease.
+    public var reservationMillis: Int64 { leaseMillis / 6 }
+
+    /// A reservation taken with less than this left (a twelfth of the lease) is extended at once,
+    /// rather than left to the lease keeper, whose next beat (every 24th of a lease at most) might
+    /// come too late.
+    public var reservationFloorMillis: Int64 { leaseMillis / 12 }
+
     /// Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries
     /// of many jobs that failed together (an API outage) spread out instead of returning at once.
     /// `unitRandom` is in 0..<1 and passed in so tests are exact.

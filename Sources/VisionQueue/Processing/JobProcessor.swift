@@ -47,11 +47,13 @@ public final class JobProcessor: @unchecked Sendable {
         case nothingToDo
     }
 
+    /// `reservation`: the token of the category the previous step reserved for this one, if the
+    /// trigger carried one; the step then reads its claim instead of writing one.
     @discardableResult
-    public func runStep(_ jobID: JobID) throws(StoreError) -> StepOutcome {
+    public func runStep(_ jobID: JobID, reservation: String? = nil) throws(StoreError) -> StepOutcome {
         let started = Clock.monotonicNanos()
         do {
-            let outcome = try step(jobID)
+            let outcome = try step(jobID, reservation: reservation)
             QueueMetrics.step(outcome, nanoseconds: Clock.monotonicNanos() - started)
             return outcome
         } catch {
@@ -60,7 +62,13 @@ public final class JobProcessor: @unchecked Sendable {
         }
     }
 
-    private func step(_ jobID: JobID) throws(StoreError) -> StepOutcome {
+    private func step(_ jobID: JobID, reservation: String?) throws(StoreError) -> StepOutcome {
+        // A reservation that lapsed or was taken meanwhile: the ordinary claim decides.
+        if let reservation,
+            let claim = try store.takeReservation(of: jobID, token: reservation, now: Clock.now(), policy: lifecycle.policy)
+        {
+            return try write(claim)
+        }
         let result = try store.claimNextCategory(of: jobID, now: Clock.now(), lifecycle: lifecycle)
         switch result {
         case .notFound, .finished, .leasedElsewhere:
@@ -81,7 +89,7 @@ public final class JobProcessor: @unchecked Sendable {
     }
 
     private func write(_ claim: CategoryClaim) throws(StoreError) -> StepOutcome {
-        leases?.hold(claim)
+        if let leases, !leases.hold(claim) { return .nothingToDo }
         let started = Clock.now()
         let request = GenerationRequest(
             jobID: claim.jobID, userID: claim.userID, category: claim.category, notes: claim.notes,
@@ -103,13 +111,17 @@ public final class JobProcessor: @unchecked Sendable {
         // database makes that take.
         defer { leases?.release(claim) }
         let outcome: StepOutcome
+        var reservation: String?
         switch generated {
         case .success(let generation):
-            guard try persisting({ () throws(StoreError) in try store.recordSuccess(claim, generation, now: Clock.now()) })
-            else {
+            let recorded = try persisting({ () throws(StoreError) in
+                try store.recordSuccess(claim, generation, now: Clock.now(), reservingNext: lifecycle)
+            })
+            guard case .stored(let next) = recorded else {
                 log.about(job: claim.jobID, category: claim.category).warning("refused a stale write of \(claim.category.key) for job \(claim.jobID): its lease was taken over")
                 return .lostLease(claim.category)
             }
+            reservation = next
             outcome = .wrote(claim.category)
         case .failure(let error) where error.kind == .configuration:
             let call = ModelCall(usage: error.usage, latencyMillis: error.latencyMillis)
@@ -132,7 +144,7 @@ public final class JobProcessor: @unchecked Sendable {
             log.about(job: claim.jobID, category: claim.category).warning("attempt \(claim.attempt) of \(claim.category.key) for job \(claim.jobID) failed: \(error.message); \(failure)")
             outcome = .failedAttempt(claim.category, failure)
         }
-        trigger.trigger(claim.jobID)
+        trigger.trigger(claim.jobID, notBefore: nil, reservation: reservation)
         return outcome
     }
 

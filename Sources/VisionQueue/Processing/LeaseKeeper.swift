@@ -4,13 +4,15 @@ import Synchronization
 /// Renews the leases of the categories this process is writing, from one thread per process.
 ///
 /// The generator runs on the worker thread and may take minutes; a heartbeat from a separate
-/// thread keeps a healthy claim alive (renewed every third of the lease) while a dead process's
+/// thread keeps a healthy claim alive (renewed once a third of the lease has passed) while a dead process's
 /// claims lapse on their own.
 public final class LeaseKeeper: @unchecked Sendable {
     /// A claim this process holds, by lease token.
     private struct HeldClaim {
         var claim: CategoryClaim
-        var renewedAt: EpochMillis
+        /// When the lease lapses unless renewed: renewed once two thirds of a lease or less are
+        /// left (a third of a lease after a claim; at once for a reservation, which is shorter).
+        var expiresAt: EpochMillis
         /// A renewal found the lease taken over (or the job cancelled): stop renewing it.
         var lost: Bool
     }
@@ -32,8 +34,14 @@ public final class LeaseKeeper: @unchecked Sendable {
         WorkerThread.start { [self] in run() }
     }
 
-    public func hold(_ claim: CategoryClaim) {
-        held.withLock { $0[claim.leaseToken] = HeldClaim(claim: claim, renewedAt: Clock.now(), lost: false) }
+    /// Starts renewing the claim; false when this process already holds it (a reservation's
+    /// trigger delivered twice: the second step must not write the category too).
+    public func hold(_ claim: CategoryClaim) -> Bool {
+        held.withLock { held in
+            guard held[claim.leaseToken] == nil else { return false }
+            held[claim.leaseToken] = HeldClaim(claim: claim, expiresAt: claim.leaseExpiresAt, lost: false)
+            return true
+        }
     }
 
     /// Whether a renewal found the claim's lease lost (taken over, or the job cancelled).
@@ -67,12 +75,13 @@ public final class LeaseKeeper: @unchecked Sendable {
 
     private func run() {
         var store: JobStore?
-        let interval = min(max(200, policy.leaseMillis / 6), 10_000)
+        // Often enough that a reservation taken with a twelfth of a lease left is renewed in time.
+        let interval = min(max(200, policy.leaseMillis / 24), 2_500)
         while true {
             usleep(useconds_t(interval * 1000))
             let now = Clock.now()
             let due = held.withLock { held in
-                held.values.filter { !$0.lost && now - $0.renewedAt >= policy.leaseMillis / 3 }.map(\.claim)
+                held.values.filter { !$0.lost && $0.expiresAt - now <= policy.leaseMillis * 2 / 3 }.map(\.claim)
             }
             guard !due.isEmpty else { continue }
             do {
@@ -80,7 +89,7 @@ public final class LeaseKeeper: @unchecked Sendable {
                 for claim in due {
                     let kept = try store!.renewLease(claim, until: now + policy.leaseMillis, now: now)
                     held.withLock { held in
-                        held[claim.leaseToken]?.renewedAt = now
+                        held[claim.leaseToken]?.expiresAt = now + policy.leaseMillis
                         held[claim.leaseToken]?.lost = !kept
                     }
                     if !kept { log.about(job: claim.jobID, category: claim.category).warning("lost the lease on \(claim.category.key) of job \(claim.jobID)") }

@@ -100,14 +100,14 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         return dispatcher
     }
 
-    public func trigger(_ jobID: JobID, notBefore: EpochMillis?) {
+    public func trigger(_ jobID: JobID, notBefore: EpochMillis?, reservation: String?) {
         if settings.dropRate > 0, Double.random(in: 0..<1) < settings.dropRate {
             log.about(job: jobID).info("fault injection: dropped the trigger for job \(jobID)")
             return
         }
         unsettled.add(1, ordering: .relaxed)
         let dispatcher = handover.withLock { handover in
-            handover.incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0))
+            handover.incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0, reservation: reservation))
             if let running = handover.dispatcher { return running }
             let started = startDispatcher()
             handover.dispatcher = started
@@ -164,7 +164,8 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
         vq_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, 5_000)
         vq_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, 120_000)
         vq_curl_setopt_pointer(easy, CURLOPT_HTTPHEADER, headers)
-        vq_curl_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, "{\"jobId\":\"\(entry.jobID.rawValue)\"}")
+        let reservation = entry.reservation.map { ",\"reservation\":\"\($0)\"" } ?? ""
+        vq_curl_setopt_string(easy, CURLOPT_COPYPOSTFIELDS, "{\"jobId\":\"\(entry.jobID.rawValue)\"\(reservation)}")
         vq_curl_discard_body(easy)
         inFlight[easy] = entry
         curl_multi_add_handle(multi, easy)

@@ -7,6 +7,8 @@ struct TriggerSchedule {
         var notBefore: EpochMillis
         /// Failed sends so far.
         var tries: Int
+        /// The reserved category's token, sent along (`TriggerSink`).
+        var reservation: String? = nil
     }
 
     private var ready: [Entry] = []

@@ -27,9 +27,17 @@ public protocol JobStore: AnyObject {
     /// Extends a live claim; false when the lease was lost (taken over, or the job cancelled).
     func renewLease(_ claim: CategoryClaim, until: EpochMillis, now: EpochMillis) throws(StoreError) -> Bool
 
-    /// Stores a category's text and what writing it cost; false when the claim was lost and
-    /// nothing was written.
-    func recordSuccess(_ claim: CategoryClaim, _ generation: Generation, now: EpochMillis) throws(StoreError) -> Bool
+    /// Stores a category's text and what writing it cost. With a lifecycle, the same transaction
+    /// reserves the job's next category for this process (see `JobLifecycle.reservation`) and
+    /// answers its token, for the trigger that carries the chain on.
+    func recordSuccess(
+        _ claim: CategoryClaim, _ generation: Generation, now: EpochMillis, reservingNext lifecycle: JobLifecycle?
+    ) throws(StoreError) -> RecordedSuccess
+
+    /// The claim a reservation (`recordSuccess`) holds, if it still holds: read without writing
+    /// when it is this process's and has `policy.reservationFloorMillis` left, else taken over
+    /// for a whole lease in a write. nil when it lapsed, was taken, or the job ended.
+    func takeReservation(of id: JobID, token: String, now: EpochMillis, policy: RetryPolicy) throws(StoreError) -> CategoryClaim?
 
     /// Records a failed attempt and its cost: schedules a retry or gives the category up, as the
     /// lifecycle decides. nil when the claim was lost and nothing was written.
@@ -250,4 +258,12 @@ public enum RerunOutcome: Sendable, Equatable {
     /// The user's runs of the last hour reached the limit.
     case rateLimited(retryAfterSeconds: Int)
     case notFound
+}
+
+extension JobStore {
+    /// Stores a category's text without reserving the next; false when the claim was lost and
+    /// nothing was written.
+    public func recordSuccess(_ claim: CategoryClaim, _ generation: Generation, now: EpochMillis) throws(StoreError) -> Bool {
+        try recordSuccess(claim, generation, now: now, reservingNext: nil) != .claimLost
+    }
 }

@@ -169,4 +169,17 @@ public final class VisionQueueServices: Sendable {
             log.info("\(trigger.outstanding) trigger(s) not sent before stopping; the sweep will find those jobs")
         }
     }
+
+    /// Before the process exits, after its steps ended: ends the reservations it made for steps
+    /// it will not run (their triggers unsent, or left for the next process), so they are claimed
+    /// at once, by the sweep at the next start or by the trigger itself, instead of after they lapse.
+    public func endReservations() {
+        guard started.withLock({ $0.leases }) != nil else { return }
+        do {
+            let ended = try makeStore().expireClaims(heldBy: ClaimOwner.current, now: Clock.now())
+            if !ended.isEmpty { log.info("ended \(ended.count) reservation(s) for steps this process will not run") }
+        } catch {
+            log.warning("could not end this process's reservations: \(error); they lapse by themselves")
+        }
+    }
 }

@@ -126,6 +126,28 @@ struct JobLifecycleTests {
 
     // MARK: afterFailure
 
+    // MARK: reservation
+
+    @Test func theCategoryAClaimWouldTakeNowIsReserved() {
+        let funDone = records([.fun: CategoryRecord(category: .fun, state: .done, attempts: 1)])
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: funDone, now: now) == .health)
+        let dueRetry = records([.fun: CategoryRecord(category: .fun, state: .retrying, attempts: 1, nextAttemptAt: now)])
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: dueRetry, now: now) == .fun)
+    }
+
+    @Test func nothingIsReservedThatAClaimWouldNotTakeAtOnce() {
+        let waiting = settled(except: [.fun: CategoryRecord(category: .fun, state: .retrying, attempts: 1, nextAttemptAt: now + 5)])
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: waiting, now: now) == nil, "a retry not yet due")
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: settled(except: [:]), now: now) == nil, "assembly")
+        let live = records([.fun: CategoryRecord(category: .fun, state: .running, attempts: 1, leaseExpiresAt: now + 1)])
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: live, now: now) == nil, "a live lease")
+        #expect(lifecycle.reservation(jobStatus: .cancelled, categories: records(), now: now) == nil, "an ended job")
+        let crashed = records([.fun: CategoryRecord(category: .fun, state: .running, attempts: 3, leaseExpiresAt: now)])
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: crashed, now: now) == nil, "a category to give up")
+        let limited = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 8)
+        #expect(limited.reservation(jobStatus: .processing, categories: records(), now: now) == nil, "a limit to count against")
+    }
+
     @Test func failuresBelowMaxAttemptsAreRetriedAfterTheBackoff() {
         #expect(lifecycle.afterFailure(attempt: 1, now: now, unitRandom: 0) == .retry(at: now + 500))
         #expect(lifecycle.afterFailure(attempt: 2, now: now, unitRandom: 0) == .retry(at: now + 1_000))

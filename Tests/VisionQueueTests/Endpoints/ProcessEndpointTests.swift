@@ -49,12 +49,23 @@ final class ProcessEndpointTests {
     }
 
     @Test(arguments: [(#"{}"#, "missing_job_id"), (#"{"jobId": ""}"#, "missing_job_id"), (#"{"jobId": "nope"}"#, "invalid_job_id"),
-                      (#"{"jobId": 42}"#, "missing_job_id"), ("{", "malformed_json")])
+                      (#"{"jobId": 42}"#, "missing_job_id"), ("{", "malformed_json"),
+                      (#"{"jobId": "\#(JobID.timeOrdered())", "reservation": "xyz"}"#, "invalid_reservation"),
+                      (#"{"jobId": "\#(JobID.timeOrdered())", "reservation": 7}"#, "invalid_reservation"),
+                      (#"{"jobId": "\#(JobID.timeOrdered())", "claim": "0123456789abcdef0123456789abcdef"}"#, "unknown_field")])
     func badBodiesAre400(_ body: String, _ code: String) throws {
         let answer = reply(fixture.processRequest(body))
         #expect(answer.response.status == 400)
         #expect(try errorCode(of: answer.response) == code)
         #expect(answer.afterwards == nil)
+    }
+
+    @Test func aReservationNobodyHoldsFallsBackToAnOrdinaryClaim() throws {
+        let id = try fixture.store.createJob(NewJob(userID: "alice", notes: [:]), now: Clock.now()).id
+        let answer = reply(fixture.processRequest(#"{"jobId": "\#(id)", "reservation": "0123456789abcdef0123456789abcdef"}"#))
+        #expect(answer.response.status == 202)
+        answer.afterwards?()
+        #expect(try fixture.store.job(id, ownedBy: "alice")?.categoriesCompleted == 1, "fun written all the same")
     }
 
     @Test func getIs405() throws {

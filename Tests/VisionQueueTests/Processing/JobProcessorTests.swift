@@ -20,7 +20,8 @@ final class JobProcessorTests {
     private func drive(_ processor: JobProcessor, _ id: JobID) throws -> [JobProcessor.StepOutcome] {
         var outcomes: [JobProcessor.StepOutcome] = []
         for _ in 0..<100 {
-            let outcome = try processor.runStep(id)
+            // With the reservation the last trigger carried, as the process endpoint passes it on.
+            let outcome = try processor.runStep(id, reservation: trigger.calls.last?.reservation)
             outcomes.append(outcome)
             switch outcome {
             case .finished, .nothingToDo, .waiting: return outcomes
@@ -36,8 +37,11 @@ final class JobProcessorTests {
         let processor = processor()
         let outcomes = try drive(processor, id)
         #expect(outcomes == VisionCategory.allCases.map { .wrote($0) } + [.finished(.completed)])
-        #expect(trigger.calls == Array(repeating: RecordingTrigger.Call(jobID: id, notBefore: nil), count: 12),
-                "every written category triggers the next step")
+        #expect(trigger.calls.map(\.jobID) == Array(repeating: id, count: 12), "every written category triggers the next step")
+        #expect(trigger.calls.dropLast().allSatisfy { $0.notBefore == nil && $0.reservation != nil },
+                "carrying the category reserved for it")
+        #expect(trigger.calls.last?.reservation == nil, "the last one assembles: nothing to reserve")
+        #expect(Set(trigger.calls.compactMap(\.reservation)).count == 11)
 
         let job = try #require(try store.job(id, ownedBy: "alice"))
         #expect(job.status == .completed)
@@ -82,6 +86,19 @@ final class JobProcessorTests {
         #expect(vision.sections[.health] == nil)
         #expect(vision.sections.count == 11)
         #expect(vision.document.contains("## Health\n\n_This section could not be written."))
+    }
+
+    @Test func aTriggerDeliveredTwiceWritesItsReservedCategoryOnce() throws {
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: Clock.now()).id
+        let processor = processor()
+        #expect(try processor.runStep(id) == .wrote(.fun))
+        let reservation = try #require(trigger.calls.last?.reservation)
+        #expect(try processor.runStep(id, reservation: reservation) == .wrote(.health))
+        #expect(try processor.runStep(id, reservation: reservation) == .nothingToDo, "used up; travel is reserved for the next trigger")
+        #expect(try processor.runStep(id) == .nothingToDo, "a trigger without it finds travel taken")
+        #expect(try processor.runStep(id, reservation: trigger.calls.last?.reservation) == .wrote(.travel))
+        let job = try #require(try store.job(id, ownedBy: "alice"))
+        #expect(job.categoriesCompleted == 3 && job.categories.prefix(3).allSatisfy { $0.attempts == 1 })
     }
 
     @Test func aRetryNotYetDueIsWaitedForWithADelayedTrigger() throws {

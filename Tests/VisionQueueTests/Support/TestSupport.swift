@@ -24,14 +24,15 @@ final class RecordingTrigger: TriggerSink, @unchecked Sendable {
     struct Call: Equatable, Sendable {
         var jobID: JobID
         var notBefore: EpochMillis?
+        var reservation: String? = nil
     }
 
     private let lock = NSLock()
     private var recorded: [Call] = []
 
-    func trigger(_ jobID: JobID, notBefore: EpochMillis?) {
+    func trigger(_ jobID: JobID, notBefore: EpochMillis?, reservation: String?) {
         lock.lock()
-        recorded.append(Call(jobID: jobID, notBefore: notBefore))
+        recorded.append(Call(jobID: jobID, notBefore: notBefore, reservation: reservation))
         lock.unlock()
     }
 

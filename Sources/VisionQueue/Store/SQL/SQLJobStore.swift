@@ -9,7 +9,7 @@ import Glibc
 public final class SQLJobStore: JobStore {
     let db: any SQLDatabase
     /// Recorded on each claim (`lease_owner`) so an operator can see which process holds a category.
-    private let owner: String
+    let owner: String
     /// Whether a run's ending writes a webhook event (`VQ_WEBHOOK_URL` is set).
     let recordsWebhookEvents: Bool
 
@@ -194,7 +194,10 @@ public final class SQLJobStore: JobStore {
     }
 
     public func vision(_ id: String, version: Int?, ownedBy userID: String) throws(StoreError) -> Vision? {
-        try db.readTransaction { () throws(StoreError) -> Vision? in
+        // Versions are 32-bit INTEGER columns: a larger one does not exist (and PostgreSQL would
+        // refuse to compare it).
+        if let version, version > Int(Int32.max) { return nil }
+        return try db.readTransaction { () throws(StoreError) -> Vision? in
             let columns = VisionCategory.allCases.map(\.key).joined(separator: ", ")
             let current = "SELECT id, user_id, job_id, document, created_at, version, \(columns) FROM visions WHERE id = ? AND user_id = ?"
             let earlier = """
@@ -365,32 +368,49 @@ public final class SQLJobStore: JobStore {
         }
     }
 
-    public func recordSuccess(_ claim: CategoryClaim, _ generation: Generation, now: EpochMillis) throws(StoreError) -> Bool {
-        try db.writeTransaction { () throws(StoreError) -> Bool in
+    public func recordSuccess(
+        _ claim: CategoryClaim, _ generation: Generation, now: EpochMillis, reservingNext lifecycle: JobLifecycle?
+    ) throws(StoreError) -> RecordedSuccess {
+        try db.writeTransaction { () throws(StoreError) -> RecordedSuccess in
+            // The attempt is counted here too: a claim read from a reservation was not counted before.
             let changed = try db.run(
                 """
                 UPDATE vision_job_categories
                 SET status = 'done', output = ?, truncated = ?, error = NULL, lease_token = NULL, lease_expires_at = NULL,
                     partial_output = NULL, previous_output = NULL, waiting_until = NULL, waiting_reason = NULL,
-                    completed_at = ?, updated_at = ?
+                    attempts = ?, total_attempts = ?, completed_at = ?, updated_at = ?
                 WHERE \(Self.ownsClaim)
-                """, [.text(generation.text), .int(generation.truncated ? 1 : 0), .int(now), .int(now)] + Self.claimKey(claim))
+                """,
+                [.text(generation.text), .int(generation.truncated ? 1 : 0), .int(Int64(claim.attempt)),
+                 .int(Int64(claim.totalAttempts)), .int(now), .int(now)] + Self.claimKey(claim))
             guard changed == 1 else {
                 try recordLostCall(claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis), now: now)
-                return false
+                return .claimLost
             }
             try recordCall(
                 claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis),
                 outcome: generation.truncated ? "truncated" : "written", error: nil, now: now)
+            let reservation = try lifecycle.flatMap { lifecycle throws(StoreError) in
+                try reserveNextCategory(of: claim.jobID, now: now, lifecycle: lifecycle)
+            }
             try updateJob(
                 claim.jobID,
                 set: """
-                    categories_completed = categories_completed + 1, current_category = NULL,
+                    categories_completed = categories_completed + 1, current_category = ?,
                     updated_at = ?
                     """,
-                [.int(now)])
-            return true
+                [.optional(reservation?.category.key), .int(now)])
+            return .stored(nextReservation: reservation?.token)
         }
+    }
+
+    /// Counts the claim's attempt on its category, for an outcome stored by a claim that came from
+    /// a reservation (which counted nothing); a no-op after an ordinary claim.
+    private func countAttempt(_ claim: CategoryClaim) throws(StoreError) {
+        try db.run(
+            "UPDATE vision_job_categories SET attempts = ?, total_attempts = ? WHERE job_id = ? AND position = ?",
+            [.int(Int64(claim.attempt)), .int(Int64(claim.totalAttempts)), .text(claim.jobID.rawValue),
+             .int(Int64(claim.category.position))])
     }
 
     /// Adds a finished call's cost to its category and job, and keeps the call's row. Inside the
@@ -457,6 +477,7 @@ public final class SQLJobStore: JobStore {
                     try recordLostCall(claim, call, now: now)
                     return nil
                 }
+                try countAttempt(claim)
                 try updateJob(claim.jobID, set: "current_category = NULL, updated_at = ?", [.int(now)])
             case .fail:
                 let owns = try db.row(
@@ -465,6 +486,7 @@ public final class SQLJobStore: JobStore {
                     try recordLostCall(claim, call, now: now)
                     return nil
                 }
+                try countAttempt(claim)
                 try settleFailed(claim.jobID, claim.category, error: error, now: now)
             }
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
@@ -482,6 +504,7 @@ public final class SQLJobStore: JobStore {
                 try recordLostCall(claim, call, now: now)
                 return false
             }
+            try countAttempt(claim)
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
             if try hasVision(claim.jobID) {
                 try abandonRerun(claim.jobID, categoryError: error, jobError: error, now: now)

@@ -1,0 +1,143 @@
+import Testing
+import VisionQueue
+import VisionQueueTestSupport
+
+/// The chain's fast path on every store: storing a category's text reserves the next one for the
+/// trigger, the step that trigger starts reads its claim, and a reservation nobody takes costs the
+/// category nothing (no attempt counted), however it ends.
+@Suite("Reservations conformance")
+final class ReservationConformanceTests {
+    let lifecycle = JobLifecycle(policy: RetryPolicy(maxAttempts: 3, leaseMillis: 60_000, backoffBaseMillis: 1_000))
+    private(set) var database: TestDatabase!
+    private(set) var store: SQLJobStore!
+
+    private func use(_ backend: StoreBackend) throws {
+        database = try backend.freshDatabase()
+        store = try database.store(owner: "node-a pid 1")
+    }
+
+    private func job(_ id: JobID) throws -> Job { try #require(try store.job(id, ownedBy: "alice")) }
+
+    /// A new job with `fun` written through an ordinary claim, which reserved `health`.
+    private func jobWithReservation(at now: EpochMillis) throws -> (JobID, token: String) {
+        let id = try store.createJob(NewJob(userID: "alice", notes: [.health: "Run twice a week"]), now: now).id
+        guard case .claimed(let fun) = try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) else {
+            throw Failure("no claim")
+        }
+        let recorded = try store.recordSuccess(fun, Generation(text: "Fun"), now: now + 1, reservingNext: lifecycle)
+        guard case .stored(let token?) = recorded else { throw Failure("no reservation: \(recorded)") }
+        return (id, token)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aStoredResultReservesTheNextCategoryWithoutCountingAnAttempt(_ backend: StoreBackend) throws {
+        try use(backend)
+        let (id, token) = try jobWithReservation(at: t0)
+        let stored = try job(id)
+        #expect(stored.categoriesCompleted == 1)
+        #expect(stored.currentCategory == .health, "the status shows the reserved category as the one being written")
+        let health = stored.categories[1]
+        #expect(health.state == .running && health.attempts == 0)
+        #expect(health.leaseExpiresAt == t0 + 1 + lifecycle.policy.reservationMillis)
+        #expect(try store.claimNextCategory(of: id, now: t0 + 2, lifecycle: lifecycle) == .leasedElsewhere(leaseExpiresAt: t0 + 1 + 10_000),
+                "an extra trigger without the token finds the category taken")
+
+        let claim = try #require(try store.takeReservation(of: id, token: token, now: t0 + 3, policy: lifecycle.policy))
+        #expect(claim.category == .health && claim.attempt == 1 && claim.totalAttempts == 1)
+        #expect(claim.leaseToken == token && claim.notes == "Run twice a week" && claim.userID == "alice")
+        #expect(try store.recordSuccess(claim, output: "Health", now: t0 + 4))
+        let after = try job(id)
+        #expect(after.categories[1].state == .done && after.categories[1].attempts == 1, "stored, the attempt counts")
+        #expect(after.categoriesCompleted == 2)
+        #expect(try store.takeReservation(of: id, token: token, now: t0 + 5, policy: lifecycle.policy) == nil, "used up")
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aReservationNobodyTakesLapsesAndTheCategoryIsClaimedAtTheSameAttempt(_ backend: StoreBackend) throws {
+        try use(backend)
+        let (id, token) = try jobWithReservation(at: t0)
+        let lapsed = t0 + 1 + lifecycle.policy.reservationMillis
+        #expect(try store.takeReservation(of: id, token: token, now: lapsed, policy: lifecycle.policy) == nil)
+        #expect(try store.stalledJobs(now: lapsed, stallMillis: 0, lifecycle: lifecycle, limit: 10) == [id],
+                "a lost trigger holds the job up no longer than the reservation")
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: lapsed, lifecycle: lifecycle) else {
+            Issue.record("the lapsed reservation is claimable")
+            return
+        }
+        #expect(claim.category == .health && claim.attempt == 1 && claim.totalAttempts == 1, "the lost trigger cost no attempt")
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func anotherProcessTakesTheReservationOverUnderANewTokenOnce(_ backend: StoreBackend) throws {
+        try use(backend)
+        let (id, token) = try jobWithReservation(at: t0)
+        let other = try database.store(owner: "node-b pid 2")
+        let taken = try #require(try other.takeReservation(of: id, token: token, now: t0 + 2, policy: lifecycle.policy))
+        #expect(taken.leaseToken != token && taken.leaseExpiresAt == t0 + 2 + 60_000 && taken.attempt == 1)
+        #expect(try job(id).categories[1].attempts == 0, "taking over counts nothing either")
+        #expect(try store.takeReservation(of: id, token: token, now: t0 + 3, policy: lifecycle.policy) == nil,
+                "a second delivery of the same trigger finds it taken")
+        #expect(try other.recordSuccess(taken, output: "Health", now: t0 + 4))
+        #expect(try job(id).categories[1].attempts == 1)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aReservationNearItsEndIsExtendedWhenTaken(_ backend: StoreBackend) throws {
+        try use(backend)
+        let (id, token) = try jobWithReservation(at: t0)
+        let late = t0 + 1 + lifecycle.policy.reservationMillis - lifecycle.policy.reservationFloorMillis + 1
+        let claim = try #require(try store.takeReservation(of: id, token: token, now: late, policy: lifecycle.policy))
+        #expect(claim.leaseExpiresAt == late + lifecycle.policy.leaseMillis)
+        #expect(try job(id).categories[1].leaseExpiresAt == late + lifecycle.policy.leaseMillis)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aTakenReservationThatFailsOrIsGivenBackCountsItsAttemptLikeAClaim(_ backend: StoreBackend) throws {
+        try use(backend)
+        let (id, token) = try jobWithReservation(at: t0)
+        let claim = try #require(try store.takeReservation(of: id, token: token, now: t0 + 2, policy: lifecycle.policy))
+        #expect(try store.recordFailure(claim, error: "provider down", now: t0 + 3, lifecycle: lifecycle, unitRandom: 0) == .retry(at: t0 + 3 + 500))
+        #expect(try job(id).categories[1].attempts == 1 && job(id).categories[1].state == .retrying)
+
+        // The retry goes through the chain again; given back at a stop, it costs nothing.
+        let retried = t0 + 3 + 500
+        guard case .claimed(let again) = try store.claimNextCategory(of: id, now: retried, lifecycle: lifecycle) else {
+            Issue.record("the retry is due")
+            return
+        }
+        #expect(again.category == .health && again.attempt == 2)
+        #expect(try store.releaseClaim(again, now: retried + 1))
+        #expect(try job(id).categories[1].attempts == 1 && job(id).categories[1].state == .retrying)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aStoppingProcessEndsItsReservationsAndACancelledJobHasNoneToTake(_ backend: StoreBackend) throws {
+        try use(backend)
+        let (id, _) = try jobWithReservation(at: t0)
+        #expect(try store.expireClaims(heldBy: "node-a pid 1", now: t0 + 2) == [id])
+        #expect(try store.stalledJobs(now: t0 + 2, stallMillis: 0, lifecycle: lifecycle, limit: 10) == [id],
+                "resumed by the next start's sweep at once")
+
+        let (other, otherToken) = try jobWithReservation(at: t0 + 10)
+        #expect(try store.cancelJob(other, ownedBy: "alice", now: t0 + 12)?.status == .cancelled)
+        #expect(try store.takeReservation(of: other, token: otherToken, now: t0 + 13, policy: lifecycle.policy) == nil)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func noReservationUnderALimitOfCategoriesWritingAtOnce(_ backend: StoreBackend) throws {
+        try use(backend)
+        let limited = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 4)
+        let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
+        guard case .claimed(let fun) = try store.claimNextCategory(of: id, now: t0, lifecycle: limited) else {
+            Issue.record("no claim")
+            return
+        }
+        #expect(try store.recordSuccess(fun, Generation(text: "Fun"), now: t0 + 1, reservingNext: limited) == .stored(nextReservation: nil))
+        #expect(try job(id).categories[1].state == .pending && job(id).currentCategory == nil)
+    }
+}
