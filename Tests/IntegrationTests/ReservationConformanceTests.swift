@@ -3,8 +3,9 @@ import VisionQueue
 import VisionQueueTestSupport
 
 /// The chain's fast path on every store: storing a category's text reserves the next one for the
-/// trigger, the step that trigger starts reads its claim, and a reservation nobody takes costs the
-/// category nothing (no attempt counted), however it ends.
+/// trigger (a claim made ahead, counting its attempt), the step that trigger starts reads its
+/// claim, and a reservation whose trigger is known lost, or whose process stops, is given back
+/// uncounted.
 @Suite("Reservations conformance")
 final class ReservationConformanceTests {
     let lifecycle = JobLifecycle(policy: RetryPolicy(maxAttempts: 3, leaseMillis: 60_000, backoffBaseMillis: 1_000))
@@ -35,14 +36,14 @@ final class ReservationConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func aStoredResultReservesTheNextCategoryWithoutCountingAnAttempt(_ backend: StoreBackend) throws {
+    func aStoredResultReservesTheNextCategoryAsAClaimMadeAhead(_ backend: StoreBackend) throws {
         try use(backend)
         let (id, token) = try jobWithReservation(at: t0)
         let stored = try job(id)
         #expect(stored.categoriesCompleted == 1)
         #expect(stored.currentCategory == .health, "the status shows the reserved category as the one being written")
         let health = stored.categories[1]
-        #expect(health.state == .running && health.attempts == 0)
+        #expect(health.state == .running && health.attempts == 1)
         #expect(health.leaseExpiresAt == t0 + 1 + lifecycle.policy.reservationMillis)
         #expect(try store.claimNextCategory(of: id, now: t0 + 2, lifecycle: lifecycle) == .leasedElsewhere(leaseExpiresAt: t0 + 1 + 10_000),
                 "an extra trigger without the token finds the category taken")
@@ -52,24 +53,42 @@ final class ReservationConformanceTests {
         #expect(claim.leaseToken == token && claim.notes == "Run twice a week" && claim.userID == "alice")
         #expect(try store.recordSuccess(claim, output: "Health", now: t0 + 4))
         let after = try job(id)
-        #expect(after.categories[1].state == .done && after.categories[1].attempts == 1, "stored, the attempt counts")
+        #expect(after.categories[1].state == .done && after.categories[1].attempts == 1, "one attempt, counted once")
         #expect(after.categoriesCompleted == 2)
         #expect(try store.takeReservation(of: id, token: token, now: t0 + 5, policy: lifecycle.policy) == nil, "used up")
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func aReservationNobodyTakesLapsesAndTheCategoryIsClaimedAtTheSameAttempt(_ backend: StoreBackend) throws {
+    func aReservationThatLapsesCountsLikeAClaimWhoseWorkerDied(_ backend: StoreBackend) throws {
         try use(backend)
         let (id, token) = try jobWithReservation(at: t0)
         let lapsed = t0 + 1 + lifecycle.policy.reservationMillis
         #expect(try store.takeReservation(of: id, token: token, now: lapsed, policy: lifecycle.policy) == nil)
         #expect(try store.stalledJobs(now: lapsed, stallMillis: 0, lifecycle: lifecycle, limit: 10) == [id],
-                "a lost trigger holds the job up no longer than the reservation")
+                "held up no longer than the reservation")
         guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: lapsed, lifecycle: lifecycle) else {
             Issue.record("the lapsed reservation is claimable")
             return
         }
-        #expect(claim.category == .health && claim.attempt == 1 && claim.totalAttempts == 1, "the lost trigger cost no attempt")
+        #expect(claim.category == .health && claim.attempt == 2, "the step may have died with its worker")
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aReservationWhoseTriggerIsLostIsGivenBackUncounted(_ backend: StoreBackend) throws {
+        try use(backend)
+        let (id, token) = try jobWithReservation(at: t0)
+        let other = try database.store(owner: "node-b pid 2")
+        #expect(try other.releaseReservation(of: id, token: token, now: t0 + 2) == false, "only its own process gives it back")
+        #expect(try store.releaseReservation(of: id, token: token, now: t0 + 2))
+        #expect(try job(id).currentCategory == nil && job(id).categories[1].state == .pending && job(id).categories[1].attempts == 0)
+        #expect(try job(id).updatedAt == t0 + 1, "giving back is not progress: the stall clock runs on")
+        #expect(try store.stalledJobs(now: t0 + 2, stallMillis: 0, lifecycle: lifecycle, limit: 10) == [id], "claimable at once")
+        #expect(try store.takeReservation(of: id, token: token, now: t0 + 3, policy: lifecycle.policy) == nil)
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0 + 3, lifecycle: lifecycle) else {
+            Issue.record("claimable")
+            return
+        }
+        #expect(claim.category == .health && claim.attempt == 1, "the lost trigger cost no attempt")
     }
 
     @Test(arguments: StoreBackend.allCases)
@@ -79,7 +98,7 @@ final class ReservationConformanceTests {
         let other = try database.store(owner: "node-b pid 2")
         let taken = try #require(try other.takeReservation(of: id, token: token, now: t0 + 2, policy: lifecycle.policy))
         #expect(taken.leaseToken != token && taken.leaseExpiresAt == t0 + 2 + 60_000 && taken.attempt == 1)
-        #expect(try job(id).categories[1].attempts == 0, "taking over counts nothing either")
+        #expect(try job(id).categories[1].attempts == 1, "taking over counts nothing more")
         #expect(try store.takeReservation(of: id, token: token, now: t0 + 3, policy: lifecycle.policy) == nil,
                 "a second delivery of the same trigger finds it taken")
         #expect(try other.recordSuccess(taken, output: "Health", now: t0 + 4))
@@ -97,7 +116,7 @@ final class ReservationConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func aTakenReservationThatFailsOrIsGivenBackCountsItsAttemptLikeAClaim(_ backend: StoreBackend) throws {
+    func aTakenReservationThatFailsOrIsReleasedAtAStopActsLikeAClaim(_ backend: StoreBackend) throws {
         try use(backend)
         let (id, token) = try jobWithReservation(at: t0)
         let claim = try #require(try store.takeReservation(of: id, token: token, now: t0 + 2, policy: lifecycle.policy))
@@ -116,10 +135,13 @@ final class ReservationConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func aStoppingProcessEndsItsReservationsAndACancelledJobHasNoneToTake(_ backend: StoreBackend) throws {
+    func aStoppingProcessGivesItsReservationsBackAndACancelledJobHasNoneToTake(_ backend: StoreBackend) throws {
         try use(backend)
         let (id, _) = try jobWithReservation(at: t0)
-        #expect(try store.expireClaims(heldBy: "node-a pid 1", now: t0 + 2) == [id])
+        let otherProcess = try database.store(owner: "node-b pid 2")
+        #expect(try otherProcess.releaseReservations(now: t0 + 2) == 0, "another process's are not its to give back")
+        #expect(try store.releaseReservations(now: t0 + 2) == 1)
+        #expect(try job(id).categories[1].state == .pending && job(id).categories[1].attempts == 0, "uncounted")
         #expect(try store.stalledJobs(now: t0 + 2, stallMillis: 0, lifecycle: lifecycle, limit: 10) == [id],
                 "resumed by the next start's sweep at once")
 
@@ -129,15 +151,27 @@ final class ReservationConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func noReservationUnderALimitOfCategoriesWritingAtOnce(_ backend: StoreBackend) throws {
+    func underALimitTheNextCategoryTakesOverALiveSlotOnly(_ backend: StoreBackend) throws {
         try use(backend)
-        let limited = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 4)
+        let limited = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 1)
         let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: t0).id
+        let other = try store.createJob(NewJob(userID: "bob", notes: [:]), now: t0).id
         guard case .claimed(let fun) = try store.claimNextCategory(of: id, now: t0, lifecycle: limited) else {
             Issue.record("no claim")
             return
         }
-        #expect(try store.recordSuccess(fun, Generation(text: "Fun"), now: t0 + 1, reservingNext: limited) == .stored(nextReservation: nil))
-        #expect(try job(id).categories[1].state == .pending && job(id).currentCategory == nil)
+        #expect(try store.claimNextCategory(of: other, now: t0, lifecycle: limited) == .throttled, "the one slot is taken")
+        let recorded = try store.recordSuccess(fun, Generation(text: "Fun"), now: t0 + 1, reservingNext: limited)
+        guard case .stored(let token?) = recorded else {
+            Issue.record("the slot is handed on: \(recorded)")
+            return
+        }
+        #expect(try store.claimNextCategory(of: other, now: t0 + 2, lifecycle: limited) == .throttled, "still one writing")
+        let health = try #require(try store.takeReservation(of: id, token: token, now: t0 + 3, policy: limited.policy))
+
+        // A result stored after its lease lapsed held no slot: none is handed on.
+        let lapsed = health.leaseExpiresAt + 1
+        #expect(try store.recordSuccess(health, Generation(text: "Health"), now: lapsed, reservingNext: limited) == .stored(nextReservation: nil))
+        #expect(try job(id).categories[2].state == .pending && job(id).currentCategory == nil)
     }
 }

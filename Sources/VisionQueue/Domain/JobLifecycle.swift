@@ -55,7 +55,7 @@ public struct JobLifecycle: Sendable {
             switch record.state {
             case .pending:
                 return .run(record.category, attempt: record.attempts + 1)
-            case .running:  // lapsed: its worker died or stalled; a claim counted its attempt, a reservation did not
+            case .running:  // lapsed: its worker died or stalled, and that attempt counts
                 if record.attempts >= policy.maxAttempts {
                     return .giveUp(record.category, reason: crashReason(attempts: record.attempts))
                 }
@@ -73,14 +73,19 @@ public struct JobLifecycle: Sendable {
     }
 
     /// The category to reserve for the job's next step in the transaction that stores a result,
-    /// so the step the trigger starts reads its claim instead of writing one. Only what a claim
-    /// would take at once: a category due now, with no machine-wide limit of categories writing
-    /// at once to count against (a limit is counted under its own lock, by a claim).
+    /// so the step the trigger starts reads its claim instead of writing one: the category a
+    /// claim would take at once.
     ///
-    /// A reservation does not count an attempt: a trigger that is lost, or a process that dies
-    /// before the step starts, leaves the category as it was, to be claimed (and counted) then.
-    public func reservation(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> VisionCategory? {
-        guard maxConcurrentCategories == nil,
+    /// Under a limit of categories writing at once, only as a swap: `takesOverLiveSlot` says the
+    /// category just stored held a live lease, counted against the limit, which the reservation
+    /// takes over in the same transaction, so the count never grows (and needs no lock).
+    ///
+    /// A reservation is a claim made ahead and counts its attempt (a worker that dies in the step
+    /// counts it); a trigger known lost, or a stop, gives it back uncounted.
+    public func reservation(
+        jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis, takesOverLiveSlot: Bool
+    ) -> VisionCategory? {
+        guard maxConcurrentCategories == nil || takesOverLiveSlot,
             case .run(let category, _) = unthrottledStep(jobStatus: jobStatus, categories: categories, now: now)
         else { return nil }
         return category

@@ -57,10 +57,14 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     /// The levels last added to the process's trigger gauges, so each change adds its difference.
     private var reported = (queued: 0, inFlight: 0)
     private let log: Logger
+    /// Told of a trigger that carried a reservation and will never be sent (given up, or dropped
+    /// by fault injection), so the reservation is given back at once instead of lapsing.
+    private let onAbandoned: (@Sendable (JobID, _ reservation: String) -> Void)?
 
-    public init(_ settings: Settings, log: Logger) {
+    public init(_ settings: Settings, log: Logger, onAbandoned: (@Sendable (JobID, _ reservation: String) -> Void)? = nil) {
         self.settings = settings
         self.log = log
+        self.onAbandoned = onAbandoned
     }
 
     /// The multi handle and, when epoll is available, the loop that drives it. Only the dispatcher
@@ -103,6 +107,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
     public func trigger(_ jobID: JobID, notBefore: EpochMillis?, reservation: String?) {
         if settings.dropRate > 0, Double.random(in: 0..<1) < settings.dropRate {
             log.about(job: jobID).info("fault injection: dropped the trigger for job \(jobID)")
+            if let reservation { onAbandoned?(jobID, reservation) }
             return
         }
         unsettled.add(1, ordering: .relaxed)
@@ -191,6 +196,7 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
                 log.about(job: entry.jobID).warning("trigger for job \(entry.jobID) gave up after \(entry.tries) tries (\(reason)); the sweep will find it")
                 unsettled.subtract(1, ordering: .relaxed)
                 QueueMetrics.triggerSent("given_up")
+                if let reservation = entry.reservation { onAbandoned?(entry.jobID, reservation) }
                 continue
             }
             let delay = Int64(250 << min(entry.tries, 6))

@@ -39,6 +39,14 @@ public protocol JobStore: AnyObject {
     /// for a whole lease in a write. nil when it lapsed, was taken, or the job ended.
     func takeReservation(of id: JobID, token: String, now: EpochMillis, policy: RetryPolicy) throws(StoreError) -> CategoryClaim?
 
+    /// Gives back, uncounted, this process's reservation whose trigger is known lost (given up,
+    /// dropped), so the category is claimed at once rather than after the reservation lapses.
+    func releaseReservation(of id: JobID, token: String, now: EpochMillis) throws(StoreError) -> Bool
+
+    /// Gives back, uncounted, every category this process still holds: for a stopping process
+    /// whose steps have ended, so what remains are reservations for steps it will not run.
+    func releaseReservations(now: EpochMillis) throws(StoreError) -> Int
+
     /// Records a failed attempt and its cost: schedules a retry or gives the category up, as the
     /// lifecycle decides. nil when the claim was lost and nothing was written.
     func recordFailure(

@@ -58,10 +58,18 @@ public final class VisionQueueServices: Sendable {
     }
 
     /// The process's trigger dispatcher; its thread starts with the first trigger sent.
-    private func makeTrigger() -> SelfTrigger {
+    /// `releasing`: the process makes reservations (vision-process), given back when their
+    /// triggers are lost.
+    private func makeTrigger(releasing: Bool = false) -> SelfTrigger {
         var settings = SelfTrigger.Settings(url: configuration.triggerURL, secret: configuration.triggerSecret ?? "")
         if binary == "vision-create" || binary == "vision-process" { settings.dropRate = configuration.faultDropTriggers }
-        let trigger = SelfTrigger(settings, log: log)
+        var onAbandoned: (@Sendable (JobID, String) -> Void)?
+        if releasing {
+            let stores = self.stores
+            let releaser = ReservationReleaser(log: log) { try stores.open() }
+            onAbandoned = { jobID, token in releaser.release(jobID, token) }
+        }
+        let trigger = SelfTrigger(settings, log: log, onAbandoned: onAbandoned)
         started.withLock { $0.trigger = trigger }
         return trigger
     }
@@ -114,7 +122,7 @@ public final class VisionQueueServices: Sendable {
     public func processEndpoints() throws -> EndpointFactory {
         let secret = try requireTriggerSecret()
         let (generator, framer) = try makeGenerator()
-        let trigger = makeTrigger()
+        let trigger = makeTrigger(releasing: true)
         let leases = startLeaseKeeper()
         if let webhook = configuration.webhook {
             WebhookDispatcher(webhook, log: log) { [self] in try makeStore() }.start()
@@ -170,16 +178,16 @@ public final class VisionQueueServices: Sendable {
         }
     }
 
-    /// Before the process exits, after its steps ended: ends the reservations it made for steps
-    /// it will not run (their triggers unsent, or left for the next process), so they are claimed
-    /// at once, by the sweep at the next start or by the trigger itself, instead of after they lapse.
+    /// Before the process exits, after its steps ended: gives back, uncounted, the reservations
+    /// it made for steps it will not run (their triggers unsent, or left for the next process), so
+    /// they are claimed at once, by the sweep at the next start or by the trigger itself.
     public func endReservations() {
         guard started.withLock({ $0.leases }) != nil else { return }
         do {
-            let ended = try makeStore().expireClaims(heldBy: ClaimOwner.current, now: Clock.now())
-            if !ended.isEmpty { log.info("ended \(ended.count) reservation(s) for steps this process will not run") }
+            let released = try makeStore().releaseReservations(now: Clock.now())
+            if released > 0 { log.info("gave back \(released) reservation(s) for steps this process will not run") }
         } catch {
-            log.warning("could not end this process's reservations: \(error); they lapse by themselves")
+            log.warning("could not give back this process's reservations: \(error); they lapse by themselves")
         }
     }
 }

@@ -38,7 +38,13 @@ final class ProcessEndpointTests {
         #expect(status["status"] == .string("processing"))
         #expect(status["progress"] == .number("8"))
         #expect(fixture.trigger.calls.count == triggersBefore + 1, "the processor triggers the next step")
-        #expect(fixture.trigger.calls.last == RecordingTrigger.Call(jobID: id, notBefore: nil))
+        let next = try #require(fixture.trigger.calls.last)
+        #expect(next.jobID == id && next.notBefore == nil)
+        let reservation = try #require(next.reservation, "carrying the category reserved for the next step")
+
+        // The next trigger, with it, writes the reserved category.
+        reply(fixture.processRequest(#"{"jobId": "\#(id)", "reservation": "\#(reservation)"}"#)).afterwards?()
+        #expect(try fixture.statusJSON(id)["categoriesCompleted"] == .number("2"))
     }
 
     @Test func anUnknownJobIsAcceptedAndChangesNothing() throws {

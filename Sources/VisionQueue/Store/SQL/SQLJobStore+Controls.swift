@@ -242,12 +242,10 @@ extension SQLJobStore {
         try db.run(
             """
             UPDATE vision_job_categories
-            SET status = ?, attempts = ?, total_attempts = ?, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
+            SET status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,
+                attempts = attempts - 1, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
                 lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
             WHERE \(Self.ownsClaim)
-            """,
-            // From the claim, not the row: a claim read from a reservation had counted nothing there.
-            [.text(claim.attempt > 1 ? "retrying" : "pending"), .int(Int64(claim.attempt - 1)), .int(Int64(claim.totalAttempts)),
-             .int(now), .int(now)] + Self.claimKey(claim)) == 1
+            """, [.int(now), .int(now)] + Self.claimKey(claim)) == 1
     }
 }

@@ -1,17 +1,35 @@
 /// The chain's fast path: the transaction that stores a category's text also reserves the job's
 /// next category for the trigger it sends, so the step that trigger starts reads its claim instead
 /// of writing one (one write transaction a step instead of two).
+///
+/// A reservation is a claim made ahead: it counts its attempt, so a worker that dies in the step
+/// counts it as before. A trigger known to be lost (given up, dropped) or a stopping process gives
+/// its reservations back uncounted (`releaseReservation`, `releaseReservations`).
 extension SQLJobStore {
+    /// Whether the claim's lease is live: its category holds one of the slots a limit of
+    /// categories writing at once counts. Read before its result is stored (which ends the lease).
+    func holdsLiveSlot(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.row(
+            "SELECT 1 FROM vision_job_categories WHERE job_id = ? AND position = ? AND lease_token = ? AND lease_expires_at > ?",
+            [.text(claim.jobID.rawValue), .int(Int64(claim.category.position)), .text(claim.leaseToken), .int(now)]
+        ) { _ in true } ?? false
+    }
+
     /// Reserves the category the lifecycle would claim next, for this process, for
-    /// `reservationMillis`; inside the caller's write transaction. The attempt is not counted.
-    func reserveNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> (category: VisionCategory, token: String)? {
-        guard let category = lifecycle.reservation(jobStatus: .processing, categories: try categoryRecords(of: id), now: now)
+    /// `reservationMillis`, counting its attempt; inside the caller's write transaction.
+    func reserveNextCategory(
+        of id: JobID, now: EpochMillis, lifecycle: JobLifecycle, takesOverLiveSlot: Bool
+    ) throws(StoreError) -> (category: VisionCategory, token: String)? {
+        guard
+            let category = lifecycle.reservation(
+                jobStatus: .processing, categories: try categoryRecords(of: id), now: now, takesOverLiveSlot: takesOverLiveSlot)
         else { return nil }
         let token = CategoryClaim.newLeaseToken()
         try db.run(
             """
             UPDATE vision_job_categories
-            SET status = 'running', lease_token = ?, lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL,
+            SET status = 'running', attempts = attempts + 1, total_attempts = total_attempts + 1, lease_token = ?,
+                lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL,
                 partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, started_at = COALESCE(started_at, ?), updated_at = ?
             WHERE job_id = ? AND position = ?
             """,
@@ -37,8 +55,8 @@ extension SQLJobStore {
         else { return nil }
         let notes = try Self.notes(found.input)
         var claim = CategoryClaim(
-            jobID: id, userID: found.userID, category: found.category, attempt: found.attempts + 1,
-            totalAttempts: found.totalAttempts + 1, leaseToken: token, leaseExpiresAt: found.expiresAt,
+            jobID: id, userID: found.userID, category: found.category, attempt: found.attempts,
+            totalAttempts: found.totalAttempts, leaseToken: token, leaseExpiresAt: found.expiresAt,
             notes: notes[found.category] ?? "", allNotes: notes)
         if found.owner == owner && found.expiresAt - now >= policy.reservationFloorMillis { return claim }
         // Another process's reservation (the trigger went through a load balancer to another node),
@@ -56,5 +74,34 @@ extension SQLJobStore {
             return changed == 1
         }
         return taken ? claim : nil
+    }
+
+    public func releaseReservation(of id: JobID, token: String, now: EpochMillis) throws(StoreError) -> Bool {
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> Bool in
+            try giveBack("job_id = ? AND lease_token = ? AND lease_owner = ?", [.text(id.rawValue), .text(token), .text(owner)], now: now) > 0
+        }
+    }
+
+    public func releaseReservations(now: EpochMillis) throws(StoreError) -> Int {
+        try db.writeTransaction(durable: false) { () throws(StoreError) -> Int in
+            try giveBack("lease_owner = ?", [.text(owner)], now: now)
+        }
+    }
+
+    /// Puts running categories matching `condition` back as they were before their claim, the
+    /// attempt uncounted; clears the job's current category for each. Not progress: the job's
+    /// `updated_at` (the stall clock) is left as it was.
+    private func giveBack(_ condition: String, _ values: [SQLValue], now: EpochMillis) throws(StoreError) -> Int {
+        let jobs = try db.rows(
+            """
+            UPDATE vision_job_categories
+            SET status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,
+                attempts = attempts - 1, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
+                lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
+            WHERE status = 'running' AND \(condition)
+            RETURNING job_id
+            """, [.int(now), .int(now)] + values) { row throws(StoreError) in try row.jobID(0) }
+        for id in jobs { try updateJob(id, set: "current_category = NULL") }
+        return jobs.count
     }
 }

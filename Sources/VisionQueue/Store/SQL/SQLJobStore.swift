@@ -372,17 +372,17 @@ public final class SQLJobStore: JobStore {
         _ claim: CategoryClaim, _ generation: Generation, now: EpochMillis, reservingNext lifecycle: JobLifecycle?
     ) throws(StoreError) -> RecordedSuccess {
         try db.writeTransaction { () throws(StoreError) -> RecordedSuccess in
-            // The attempt is counted here too: a claim read from a reservation was not counted before.
+            // Under a limit of categories writing at once, the next category may only take over
+            // this one's slot if it still held one (a live lease).
+            let slot = lifecycle?.maxConcurrentCategories == nil ? true : try holdsLiveSlot(claim, now: now)
             let changed = try db.run(
                 """
                 UPDATE vision_job_categories
                 SET status = 'done', output = ?, truncated = ?, error = NULL, lease_token = NULL, lease_expires_at = NULL,
                     partial_output = NULL, previous_output = NULL, waiting_until = NULL, waiting_reason = NULL,
-                    attempts = ?, total_attempts = ?, completed_at = ?, updated_at = ?
+                    completed_at = ?, updated_at = ?
                 WHERE \(Self.ownsClaim)
-                """,
-                [.text(generation.text), .int(generation.truncated ? 1 : 0), .int(Int64(claim.attempt)),
-                 .int(Int64(claim.totalAttempts)), .int(now), .int(now)] + Self.claimKey(claim))
+                """, [.text(generation.text), .int(generation.truncated ? 1 : 0), .int(now), .int(now)] + Self.claimKey(claim))
             guard changed == 1 else {
                 try recordLostCall(claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis), now: now)
                 return .claimLost
@@ -391,7 +391,7 @@ public final class SQLJobStore: JobStore {
                 claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis),
                 outcome: generation.truncated ? "truncated" : "written", error: nil, now: now)
             let reservation = try lifecycle.flatMap { lifecycle throws(StoreError) in
-                try reserveNextCategory(of: claim.jobID, now: now, lifecycle: lifecycle)
+                try reserveNextCategory(of: claim.jobID, now: now, lifecycle: lifecycle, takesOverLiveSlot: slot)
             }
             try updateJob(
                 claim.jobID,
@@ -402,15 +402,6 @@ public final class SQLJobStore: JobStore {
                 [.optional(reservation?.category.key), .int(now)])
             return .stored(nextReservation: reservation?.token)
         }
-    }
-
-    /// Counts the claim's attempt on its category, for an outcome stored by a claim that came from
-    /// a reservation (which counted nothing); a no-op after an ordinary claim.
-    private func countAttempt(_ claim: CategoryClaim) throws(StoreError) {
-        try db.run(
-            "UPDATE vision_job_categories SET attempts = ?, total_attempts = ? WHERE job_id = ? AND position = ?",
-            [.int(Int64(claim.attempt)), .int(Int64(claim.totalAttempts)), .text(claim.jobID.rawValue),
-             .int(Int64(claim.category.position))])
     }
 
     /// Adds a finished call's cost to its category and job, and keeps the call's row. Inside the
@@ -477,7 +468,6 @@ public final class SQLJobStore: JobStore {
                     try recordLostCall(claim, call, now: now)
                     return nil
                 }
-                try countAttempt(claim)
                 try updateJob(claim.jobID, set: "current_category = NULL, updated_at = ?", [.int(now)])
             case .fail:
                 let owns = try db.row(
@@ -486,7 +476,6 @@ public final class SQLJobStore: JobStore {
                     try recordLostCall(claim, call, now: now)
                     return nil
                 }
-                try countAttempt(claim)
                 try settleFailed(claim.jobID, claim.category, error: error, now: now)
             }
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
@@ -504,7 +493,6 @@ public final class SQLJobStore: JobStore {
                 try recordLostCall(claim, call, now: now)
                 return false
             }
-            try countAttempt(claim)
             try recordCall(claim, call, outcome: "failed", error: error, now: now)
             if try hasVision(claim.jobID) {
                 try abandonRerun(claim.jobID, categoryError: error, jobError: error, now: now)
