@@ -76,16 +76,15 @@ public struct JobLifecycle: Sendable {
     /// so the step the trigger starts reads its claim instead of writing one: the category a
     /// claim would take at once.
     ///
-    /// Under a limit of categories writing at once, only as a swap: `takesOverLiveSlot` says the
-    /// category just stored held a live lease, counted against the limit, which the reservation
-    /// takes over in the same transaction, so the count never grows (and needs no lock).
+    /// Never under a limit of categories writing at once: a reservation holds its slot from the
+    /// moment it is made, and under a burst its trigger waits behind hundreds of others, so the
+    /// slots would sit with reservations in line while every other job's claim is throttled and
+    /// tried again (measured: 4.6 times the requests for 1,000 jobs).
     ///
     /// A reservation is a claim made ahead and counts its attempt (a worker that dies in the step
     /// counts it); a trigger known lost, or a stop, gives it back uncounted.
-    public func reservation(
-        jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis, takesOverLiveSlot: Bool
-    ) -> VisionCategory? {
-        guard maxConcurrentCategories == nil || takesOverLiveSlot,
+    public func reservation(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> VisionCategory? {
+        guard maxConcurrentCategories == nil,
             case .run(let category, _) = unthrottledStep(jobStatus: jobStatus, categories: categories, now: now)
         else { return nil }
         return category

@@ -156,8 +156,9 @@ public struct VisionQueueConfiguration: Sendable {
         threads = try int("VQ_THREADS", 4, 1...256)
         processes = try int("VQ_PROCESSES", 2, 1...64)
         processProcesses = try int("VQ_PROCESS_PROCESSES", 1, 1...64)
-        maxConcurrentCategories = try int("VQ_MAX_CONCURRENT_CATEGORIES", 16, 1...10_000)
-        let sharedLimit = (maxConcurrentCategories + processProcesses - 1) / processProcesses
+        maxConcurrentCategories = try int("VQ_MAX_CONCURRENT_CATEGORIES", 16, 0...10_000)
+        // 0: no limit across workers; each vision-process process's threads (16 by default) bound it.
+        let sharedLimit = maxConcurrentCategories == 0 ? 16 : (maxConcurrentCategories + processProcesses - 1) / processProcesses
         // Up to 1,024: with a hosted model each running category holds a thread for minutes.
         processThreads = try int("VQ_PROCESS_THREADS", min(1024, max(threads, sharedLimit)), 1...1024)
         stallSeconds = try int("VQ_STALL_SECONDS", 30, 1...86_400)
@@ -270,7 +271,7 @@ public struct VisionQueueConfiguration: Sendable {
     public var metricsDirectory: String { dataDirectory + "/metrics" }
 
     public var lifecycle: JobLifecycle {
-        JobLifecycle(policy: retryPolicy, maxConcurrentCategories: maxConcurrentCategories)
+        JobLifecycle(policy: retryPolicy, maxConcurrentCategories: maxConcurrentCategories == 0 ? nil : maxConcurrentCategories)
     }
 
     public var stallMillis: Int64 { Int64(stallSeconds) * 1000 }

@@ -130,28 +130,23 @@ struct JobLifecycleTests {
 
     @Test func theCategoryAClaimWouldTakeNowIsReserved() {
         let funDone = records([.fun: CategoryRecord(category: .fun, state: .done, attempts: 1)])
-        #expect(lifecycle.reservation(jobStatus: .processing, categories: funDone, now: now, takesOverLiveSlot: false) == .health)
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: funDone, now: now) == .health)
         let dueRetry = records([.fun: CategoryRecord(category: .fun, state: .retrying, attempts: 1, nextAttemptAt: now)])
-        #expect(lifecycle.reservation(jobStatus: .processing, categories: dueRetry, now: now, takesOverLiveSlot: false) == .fun)
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: dueRetry, now: now) == .fun)
     }
 
     @Test func nothingIsReservedThatAClaimWouldNotTakeAtOnce() {
         let waiting = settled(except: [.fun: CategoryRecord(category: .fun, state: .retrying, attempts: 1, nextAttemptAt: now + 5)])
-        #expect(lifecycle.reservation(jobStatus: .processing, categories: waiting, now: now, takesOverLiveSlot: true) == nil, "a retry not yet due")
-        #expect(lifecycle.reservation(jobStatus: .processing, categories: settled(except: [:]), now: now, takesOverLiveSlot: true) == nil, "assembly")
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: waiting, now: now) == nil, "a retry not yet due")
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: settled(except: [:]), now: now) == nil, "assembly")
         let live = records([.fun: CategoryRecord(category: .fun, state: .running, attempts: 1, leaseExpiresAt: now + 1)])
-        #expect(lifecycle.reservation(jobStatus: .processing, categories: live, now: now, takesOverLiveSlot: true) == nil, "a live lease")
-        #expect(lifecycle.reservation(jobStatus: .cancelled, categories: records(), now: now, takesOverLiveSlot: true) == nil, "an ended job")
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: live, now: now) == nil, "a live lease")
+        #expect(lifecycle.reservation(jobStatus: .cancelled, categories: records(), now: now) == nil, "an ended job")
         let crashed = records([.fun: CategoryRecord(category: .fun, state: .running, attempts: 3, leaseExpiresAt: now)])
-        #expect(lifecycle.reservation(jobStatus: .processing, categories: crashed, now: now, takesOverLiveSlot: true) == nil, "a category to give up")
+        #expect(lifecycle.reservation(jobStatus: .processing, categories: crashed, now: now) == nil, "a category to give up")
         let limited = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 8)
-        #expect(limited.reservation(jobStatus: .processing, categories: records(), now: now, takesOverLiveSlot: false) == nil,
-                "under a limit, no slot to take over")
-    }
-
-    @Test func underALimitTheReservationTakesOverTheStoredCategorysSlot() {
-        let limited = JobLifecycle(policy: lifecycle.policy, maxConcurrentCategories: 8)
-        #expect(limited.reservation(jobStatus: .processing, categories: records(), now: now, takesOverLiveSlot: true) == .fun)
+        #expect(limited.reservation(jobStatus: .processing, categories: records(), now: now) == nil,
+                "a limit of categories writing at once")
     }
 
     @Test func failuresBelowMaxAttemptsAreRetriedAfterTheBackoff() {

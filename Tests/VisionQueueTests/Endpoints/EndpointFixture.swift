@@ -18,8 +18,8 @@ final class EndpointFixture {
     let status: Router
     let process: Router
 
-    init(jwt: Bool = false) throws {
-        var environment = ["VQ_TRIGGER_SECRET": Self.triggerSecret, "VQ_GENERATOR_DELAY_MS": "0"]
+    init(jwt: Bool = false, environment extra: [String: String] = [:]) throws {
+        var environment = ["VQ_TRIGGER_SECRET": Self.triggerSecret, "VQ_GENERATOR_DELAY_MS": "0"].merging(extra) { $1 }
         if jwt { environment["VQ_JWT_SECRET"] = Self.jwtSecret }
         configuration = try VisionQueueConfiguration(environment: environment)
         store = try SQLJobStore.sqlite(path: file.path)

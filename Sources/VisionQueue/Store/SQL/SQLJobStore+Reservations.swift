@@ -6,23 +6,11 @@
 /// counts it as before. A trigger known to be lost (given up, dropped) or a stopping process gives
 /// its reservations back uncounted (`releaseReservation`, `releaseReservations`).
 extension SQLJobStore {
-    /// Whether the claim's lease is live: its category holds one of the slots a limit of
-    /// categories writing at once counts. Read before its result is stored (which ends the lease).
-    func holdsLiveSlot(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
-        try db.row(
-            "SELECT 1 FROM vision_job_categories WHERE job_id = ? AND position = ? AND lease_token = ? AND lease_expires_at > ?",
-            [.text(claim.jobID.rawValue), .int(Int64(claim.category.position)), .text(claim.leaseToken), .int(now)]
-        ) { _ in true } ?? false
-    }
-
     /// Reserves the category the lifecycle would claim next, for this process, for
     /// `reservationMillis`, counting its attempt; inside the caller's write transaction.
-    func reserveNextCategory(
-        of id: JobID, now: EpochMillis, lifecycle: JobLifecycle, takesOverLiveSlot: Bool
-    ) throws(StoreError) -> (category: VisionCategory, token: String)? {
-        guard
-            let category = lifecycle.reservation(
-                jobStatus: .processing, categories: try categoryRecords(of: id), now: now, takesOverLiveSlot: takesOverLiveSlot)
+    func reserveNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> (category: VisionCategory, token: String)? {
+        guard lifecycle.maxConcurrentCategories == nil,
+            let category = lifecycle.reservation(jobStatus: .processing, categories: try categoryRecords(of: id), now: now)
         else { return nil }
         let token = CategoryClaim.newLeaseToken()
         try db.run(

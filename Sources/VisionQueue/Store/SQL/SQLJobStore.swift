@@ -372,9 +372,6 @@ public final class SQLJobStore: JobStore {
         _ claim: CategoryClaim, _ generation: Generation, now: EpochMillis, reservingNext lifecycle: JobLifecycle?
     ) throws(StoreError) -> RecordedSuccess {
         try db.writeTransaction { () throws(StoreError) -> RecordedSuccess in
-            // Under a limit of categories writing at once, the next category may only take over
-            // this one's slot if it still held one (a live lease).
-            let slot = lifecycle?.maxConcurrentCategories == nil ? true : try holdsLiveSlot(claim, now: now)
             let changed = try db.run(
                 """
                 UPDATE vision_job_categories
@@ -391,7 +388,7 @@ public final class SQLJobStore: JobStore {
                 claim, ModelCall(usage: generation.usage, latencyMillis: generation.latencyMillis),
                 outcome: generation.truncated ? "truncated" : "written", error: nil, now: now)
             let reservation = try lifecycle.flatMap { lifecycle throws(StoreError) in
-                try reserveNextCategory(of: claim.jobID, now: now, lifecycle: lifecycle, takesOverLiveSlot: slot)
+                try reserveNextCategory(of: claim.jobID, now: now, lifecycle: lifecycle)
             }
             try updateJob(
                 claim.jobID,
