@@ -26,8 +26,10 @@ final class ReservationConformanceTests {
             throw Failure("no claim")
         }
         let recorded = try store.recordSuccess(fun, Generation(text: "Fun"), now: now + 1, reservingNext: lifecycle)
-        guard case .stored(let token?) = recorded else { throw Failure("no reservation: \(recorded)") }
-        return (id, token)
+        guard case .stored(let reservation?) = recorded else { throw Failure("no reservation: \(recorded)") }
+        #expect(reservation.category == .health && reservation.attempt == 1 && reservation.totalAttempts == 1)
+        #expect(reservation.expiresAt == now + 1 + lifecycle.policy.reservationMillis)
+        return (id, reservation.token)
     }
 
     struct Failure: Error, CustomStringConvertible {

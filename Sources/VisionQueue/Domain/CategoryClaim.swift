@@ -42,11 +42,29 @@ public enum ClaimResult: Sendable, Equatable {
     case notFound
 }
 
+/// The category reserved for a job's next step by the transaction that stored the previous one.
+public struct Reservation: Sendable, Equatable {
+    public var category: VisionCategory
+    public var token: String
+    /// The attempt it was counted as, as its claim will carry it.
+    public var attempt: Int
+    public var totalAttempts: Int
+    public var expiresAt: EpochMillis
+
+    /// The claim the reservation holds, from the claim that made it (same job, user and notes).
+    public func claim(after previous: CategoryClaim) -> CategoryClaim {
+        CategoryClaim(
+            jobID: previous.jobID, userID: previous.userID, category: category, attempt: attempt,
+            totalAttempts: totalAttempts, leaseToken: token, leaseExpiresAt: expiresAt,
+            notes: previous.allNotes[category] ?? "", allNotes: previous.allNotes)
+    }
+}
+
 /// What storing a category's text came to.
 public enum RecordedSuccess: Sendable, Equatable {
-    /// Stored; `nextReservation` is the token of the next category reserved in the same
-    /// transaction (nil when none was due, or none was asked for).
-    case stored(nextReservation: String?)
+    /// Stored; `nextReservation` is the next category reserved in the same transaction (nil when
+    /// none was due, or none was asked for).
+    case stored(nextReservation: Reservation?)
     /// The claim was lost (taken over, or the job ended): nothing was stored.
     case claimLost
 }

@@ -20,11 +20,15 @@ public final class JobProcessor: @unchecked Sendable {
     private let log: Logger
     /// How often the text written so far is saved while a category is written.
     private let progressIntervalMillis: Int64
+    /// The process's reservations, shared by its worker threads.
+    private let reservations: ReservationBook
 
     public init(
         store: JobStore, generator: VisionGenerator, trigger: TriggerSink, lifecycle: JobLifecycle,
-        leases: LeaseKeeper?, framer: VisionFramer? = nil, progressIntervalMillis: Int64 = 2_000, log: Logger
+        leases: LeaseKeeper?, framer: VisionFramer? = nil, progressIntervalMillis: Int64 = 2_000,
+        reservations: ReservationBook = ReservationBook(), log: Logger
     ) {
+        self.reservations = reservations
         self.store = store
         self.generator = generator
         self.trigger = trigger
@@ -63,11 +67,16 @@ public final class JobProcessor: @unchecked Sendable {
     }
 
     private func step(_ jobID: JobID, reservation: String?) throws(StoreError) -> StepOutcome {
-        // A reservation that lapsed or was taken meanwhile: the ordinary claim decides.
-        if let reservation,
-            let claim = try store.takeReservation(of: jobID, token: reservation, now: Clock.now(), policy: lifecycle.policy)
-        {
-            return try write(claim)
+        if let reservation {
+            let now = Clock.now()
+            // Made by this process with time to spare: nothing to read. Else the store decides
+            // (another process's, or about to lapse); lapsed or taken meanwhile, the ordinary claim.
+            if let claim = reservations.take(reservation, of: jobID), claim.leaseExpiresAt - now >= lifecycle.policy.reservationFloorMillis {
+                return try write(claim)
+            }
+            if let claim = try store.takeReservation(of: jobID, token: reservation, now: now, policy: lifecycle.policy) {
+                return try write(claim)
+            }
         }
         let result = try store.claimNextCategory(of: jobID, now: Clock.now(), lifecycle: lifecycle)
         switch result {
@@ -121,7 +130,10 @@ public final class JobProcessor: @unchecked Sendable {
                 log.about(job: claim.jobID, category: claim.category).warning("refused a stale write of \(claim.category.key) for job \(claim.jobID): its lease was taken over")
                 return .lostLease(claim.category)
             }
-            reservation = next
+            if let next {
+                reservations.add(next.claim(after: claim), now: Clock.now())
+                reservation = next.token
+            }
             outcome = .wrote(claim.category)
         case .failure(let error) where error.kind == .configuration:
             let call = ModelCall(usage: error.usage, latencyMillis: error.latencyMillis)

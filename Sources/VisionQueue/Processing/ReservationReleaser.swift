@@ -6,15 +6,18 @@ import Synchronization
 /// fault-injected drops, from workers: one store, opened on first use, behind a lock.
 final class ReservationReleaser: Sendable {
     private let store = Mutex<JobStore?>(nil)
+    private let book: ReservationBook
     private let makeStore: @Sendable () throws -> JobStore
     private let log: Logger
 
-    init(log: Logger, makeStore: @escaping @Sendable () throws -> JobStore) {
+    init(book: ReservationBook, log: Logger, makeStore: @escaping @Sendable () throws -> JobStore) {
+        self.book = book
         self.log = log
         self.makeStore = makeStore
     }
 
     func release(_ jobID: JobID, _ token: String) {
+        book.remove(token)
         store.withLock { store in
             do {
                 if store == nil { store = try makeStore() }

@@ -60,13 +60,13 @@ public final class VisionQueueServices: Sendable {
     /// The process's trigger dispatcher; its thread starts with the first trigger sent.
     /// `releasing`: the process makes reservations (vision-process), given back when their
     /// triggers are lost.
-    private func makeTrigger(releasing: Bool = false) -> SelfTrigger {
+    private func makeTrigger(releasing book: ReservationBook? = nil) -> SelfTrigger {
         var settings = SelfTrigger.Settings(url: configuration.triggerURL, secret: configuration.triggerSecret ?? "")
         if binary == "vision-create" || binary == "vision-process" { settings.dropRate = configuration.faultDropTriggers }
         var onAbandoned: (@Sendable (JobID, String) -> Void)?
-        if releasing {
+        if let book {
             let stores = self.stores
-            let releaser = ReservationReleaser(log: log) { try stores.open() }
+            let releaser = ReservationReleaser(book: book, log: log) { try stores.open() }
             onAbandoned = { jobID, token in releaser.release(jobID, token) }
         }
         let trigger = SelfTrigger(settings, log: log, onAbandoned: onAbandoned)
@@ -122,7 +122,8 @@ public final class VisionQueueServices: Sendable {
     public func processEndpoints() throws -> EndpointFactory {
         let secret = try requireTriggerSecret()
         let (generator, framer) = try makeGenerator()
-        let trigger = makeTrigger(releasing: true)
+        let book = ReservationBook()
+        let trigger = makeTrigger(releasing: book)
         let leases = startLeaseKeeper()
         if let webhook = configuration.webhook {
             WebhookDispatcher(webhook, log: log) { [self] in try makeStore() }.start()
@@ -130,7 +131,7 @@ public final class VisionQueueServices: Sendable {
         return { [self] in
             let processor = JobProcessor(
                 store: try makeStore(), generator: generator, trigger: trigger,
-                lifecycle: configuration.lifecycle, leases: leases, framer: framer, log: log)
+                lifecycle: configuration.lifecycle, leases: leases, framer: framer, reservations: book, log: log)
             return Router.process(ProcessEndpoint(processor: processor, triggerSecret: secret, log: log))
         }
     }

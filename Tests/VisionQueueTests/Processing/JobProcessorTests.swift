@@ -101,6 +101,27 @@ final class JobProcessorTests {
         #expect(job.categoriesCompleted == 3 && job.categories.prefix(3).allSatisfy { $0.attempts == 1 })
     }
 
+    @Test func aReservationMadeInThisProcessIsTakenFromItsBookWithoutAStoreRead() throws {
+        let id = try store.createJob(NewJob(userID: "alice", notes: [.travel: "Japan"]), now: Clock.now()).id
+        let book = ReservationBook()
+        let here = JobProcessor(
+            store: store, generator: BuiltInGenerator(delayMillis: 0), trigger: trigger, lifecycle: JobLifecycle(policy: RetryPolicy()),
+            leases: nil, reservations: book, log: quietLog)
+        #expect(try here.runStep(id) == .wrote(.fun))
+        let health = try #require(trigger.calls.last?.reservation)
+        // Given back in the store behind the book's back: the step still starts from the book (no
+        // read), and its write is refused by the store, as a write after a lost lease is.
+        #expect(try store.releaseReservation(of: id, token: health, now: Clock.now()))
+        #expect(try here.runStep(id, reservation: health) == .lostLease(.health))
+
+        // Another process (a book without it) reads the reservation from the store instead.
+        #expect(try here.runStep(id) == .wrote(.health))
+        let travel = try #require(trigger.calls.last?.reservation)
+        let elsewhere = processor()
+        #expect(try elsewhere.runStep(id, reservation: travel) == .wrote(.travel))
+        #expect(try store.job(id, ownedBy: "alice")?.categories[2].attempts == 1)
+    }
+
     @Test func aRetryNotYetDueIsWaitedForWithADelayedTrigger() throws {
         let id = try store.createJob(NewJob(userID: "alice", notes: [:]), now: Clock.now()).id
         let generator = try #require(FaultInjectingGenerator(wrapping: BuiltInGenerator(delayMillis: 0), spec: "fun:1"))

@@ -8,22 +8,25 @@
 extension SQLJobStore {
     /// Reserves the category the lifecycle would claim next, for this process, for
     /// `reservationMillis`, counting its attempt; inside the caller's write transaction.
-    func reserveNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> (category: VisionCategory, token: String)? {
+    func reserveNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> Reservation? {
         guard lifecycle.maxConcurrentCategories == nil,
             let category = lifecycle.reservation(jobStatus: .processing, categories: try categoryRecords(of: id), now: now)
         else { return nil }
         let token = CategoryClaim.newLeaseToken()
-        try db.run(
+        let expiresAt = now + lifecycle.policy.reservationMillis
+        return try db.row(
             """
             UPDATE vision_job_categories
             SET status = 'running', attempts = attempts + 1, total_attempts = total_attempts + 1, lease_token = ?,
                 lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL,
                 partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, started_at = COALESCE(started_at, ?), updated_at = ?
             WHERE job_id = ? AND position = ?
+            RETURNING attempts, total_attempts
             """,
-            [.text(token), .text(owner), .int(now + lifecycle.policy.reservationMillis), .int(now), .int(now),
-             .text(id.rawValue), .int(Int64(category.position))])
-        return (category, token)
+            [.text(token), .text(owner), .int(expiresAt), .int(now), .int(now), .text(id.rawValue), .int(Int64(category.position))]
+        ) { row in
+            Reservation(category: category, token: token, attempt: Int(row.int(0)), totalAttempts: Int(row.int(1)), expiresAt: expiresAt)
+        }
     }
 
     public func takeReservation(of id: JobID, token: String, now: EpochMillis, policy: RetryPolicy) throws(StoreError) -> CategoryClaim? {

@@ -397,7 +397,7 @@ public final class SQLJobStore: JobStore {
                     updated_at = ?
                     """,
                 [.optional(reservation?.category.key), .int(now)])
-            return .stored(nextReservation: reservation?.token)
+            return .stored(nextReservation: reservation)
         }
     }
 
