@@ -32,6 +32,15 @@ final class ReservationConformanceTests {
         return (id, reservation.token)
     }
 
+    /// The ordinary claim of the job's next category, which must be due.
+    private func claimed(_ id: JobID, at now: EpochMillis, _ why: Comment) throws -> CategoryClaim {
+        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: now, lifecycle: lifecycle) else {
+            Issue.record(why)
+            throw Failure("no claim")
+        }
+        return claim
+    }
+
     struct Failure: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
@@ -68,10 +77,7 @@ final class ReservationConformanceTests {
         #expect(try store.takeReservation(of: id, token: token, now: lapsed, policy: lifecycle.policy) == nil)
         #expect(try store.stalledJobs(now: lapsed, stallMillis: 0, lifecycle: lifecycle, limit: 10) == [id],
                 "held up no longer than the reservation")
-        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: lapsed, lifecycle: lifecycle) else {
-            Issue.record("the lapsed reservation is claimable")
-            return
-        }
+        let claim = try claimed(id, at: lapsed, "the lapsed reservation is claimable")
         #expect(claim.category == .health && claim.attempt == 2, "the step may have died with its worker")
     }
 
@@ -86,10 +92,7 @@ final class ReservationConformanceTests {
         #expect(try job(id).updatedAt == t0 + 1, "giving back is not progress: the stall clock runs on")
         #expect(try store.stalledJobs(now: t0 + 2, stallMillis: 0, lifecycle: lifecycle, limit: 10) == [id], "claimable at once")
         #expect(try store.takeReservation(of: id, token: token, now: t0 + 3, policy: lifecycle.policy) == nil)
-        guard case .claimed(let claim) = try store.claimNextCategory(of: id, now: t0 + 3, lifecycle: lifecycle) else {
-            Issue.record("claimable")
-            return
-        }
+        let claim = try claimed(id, at: t0 + 3, "claimable")
         #expect(claim.category == .health && claim.attempt == 1, "the lost trigger cost no attempt")
     }
 
@@ -127,10 +130,7 @@ final class ReservationConformanceTests {
 
         // The retry goes through the chain again; given back at a stop, it costs nothing.
         let retried = t0 + 3 + 500
-        guard case .claimed(let again) = try store.claimNextCategory(of: id, now: retried, lifecycle: lifecycle) else {
-            Issue.record("the retry is due")
-            return
-        }
+        let again = try claimed(id, at: retried, "the retry is due")
         #expect(again.category == .health && again.attempt == 2)
         #expect(try store.releaseClaim(again, now: retried + 1))
         #expect(try job(id).categories[1].attempts == 1 && job(id).categories[1].state == .retrying)

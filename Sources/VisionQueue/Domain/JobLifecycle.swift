@@ -72,6 +72,10 @@ public struct JobLifecycle: Sendable {
         return .assemble
     }
 
+    /// Whether a stored result may reserve its job's next category at all (see `reservation`): a
+    /// store asks before reading the categories it would decide from.
+    public var reservesNextSteps: Bool { maxConcurrentCategories == nil }
+
     /// The category to reserve for the job's next step in the transaction that stores a result,
     /// so the step the trigger starts reads its claim instead of writing one: the category a
     /// claim would take at once.
@@ -84,7 +88,7 @@ public struct JobLifecycle: Sendable {
     /// A reservation is a claim made ahead and counts its attempt (a worker that dies in the step
     /// counts it); a trigger known lost, or a stop, gives it back uncounted.
     public func reservation(jobStatus: JobStatus, categories: [CategoryRecord], now: EpochMillis) -> VisionCategory? {
-        guard maxConcurrentCategories == nil,
+        guard reservesNextSteps,
             case .run(let category, _) = unthrottledStep(jobStatus: jobStatus, categories: categories, now: now)
         else { return nil }
         return category

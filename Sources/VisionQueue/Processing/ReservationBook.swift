@@ -33,6 +33,4 @@ public final class ReservationBook: Sendable {
     public func remove(_ token: String) {
         _ = claims.withLock { $0.removeValue(forKey: token) }
     }
-
-    var count: Int { claims.withLock { $0.count } }
 }

@@ -240,12 +240,15 @@ extension SQLJobStore {
 
     private func releaseClaimRow(_ claim: CategoryClaim, now: EpochMillis) throws(StoreError) -> Bool {
         try db.run(
-            """
-            UPDATE vision_job_categories
-            SET status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,
-                attempts = attempts - 1, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
-                lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
-            WHERE \(Self.ownsClaim)
-            """, [.int(now), .int(now)] + Self.claimKey(claim)) == 1
+            "UPDATE vision_job_categories SET \(Self.givenBack) WHERE \(Self.ownsClaim)",
+            [.int(now), .int(now)] + Self.claimKey(claim)) == 1
     }
+
+    /// A category's columns set back to before its claim, the attempt uncounted (binds: the next
+    /// attempt's time, `updated_at`): for a claim or a reservation given back.
+    static let givenBack = """
+        status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,
+            attempts = attempts - 1, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
+            lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
+        """
 }

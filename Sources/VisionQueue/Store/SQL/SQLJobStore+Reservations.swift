@@ -9,7 +9,7 @@ extension SQLJobStore {
     /// Reserves the category the lifecycle would claim next, for this process, for
     /// `reservationMillis`, counting its attempt; inside the caller's write transaction.
     func reserveNextCategory(of id: JobID, now: EpochMillis, lifecycle: JobLifecycle) throws(StoreError) -> Reservation? {
-        guard lifecycle.maxConcurrentCategories == nil,
+        guard lifecycle.reservesNextSteps,
             let category = lifecycle.reservation(jobStatus: .processing, categories: try categoryRecords(of: id), now: now)
         else { return nil }
         let token = CategoryClaim.newLeaseToken()
@@ -85,10 +85,7 @@ extension SQLJobStore {
     private func giveBack(_ condition: String, _ values: [SQLValue], now: EpochMillis) throws(StoreError) -> Int {
         let jobs = try db.rows(
             """
-            UPDATE vision_job_categories
-            SET status = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,
-                attempts = attempts - 1, next_attempt_at = ?, lease_token = NULL, lease_owner = NULL,
-                lease_expires_at = NULL, partial_output = NULL, waiting_until = NULL, waiting_reason = NULL, updated_at = ?
+            UPDATE vision_job_categories SET \(Self.givenBack)
             WHERE status = 'running' AND \(condition)
             RETURNING job_id
             """, [.int(now), .int(now)] + values) { row throws(StoreError) in try row.jobID(0) }
