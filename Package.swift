@@ -20,11 +20,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
-        // C libraries enter here and nowhere else.
+        // C libraries enter here and nowhere else. libcurl and libpq are opened on first use
+        // (dlopen in their loader.c), not linked: an idle worker maps neither.
         .target(name: "CFastCGI", linkerSettings: [.linkedLibrary("fcgi")]),
-        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "CCurl"),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CPostgres", providers: [.apt(["libpq-dev"])]),
+        .target(name: "CPostgres"),
 
         // The domain: jobs, categories, lifecycle, store, generator, endpoints as plain functions.
         .target(

@@ -1,4 +1,5 @@
 #include "CCurl.h"
+#include "loaded.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -65,10 +66,10 @@ vq_curl_loop *vq_curl_loop_create(CURLM *multi) {
         free(loop);
         return NULL;
     }
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, loop);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, loop);
+    (void)VQ_CURL_VARIADIC(multi_setopt, CURLM_INTERNAL_ERROR, multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    (void)VQ_CURL_VARIADIC(multi_setopt, CURLM_INTERNAL_ERROR, multi, CURLMOPT_SOCKETDATA, loop);
+    (void)VQ_CURL_VARIADIC(multi_setopt, CURLM_INTERNAL_ERROR, multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    (void)VQ_CURL_VARIADIC(multi_setopt, CURLM_INTERNAL_ERROR, multi, CURLMOPT_TIMERDATA, loop);
     return loop;
 }
 

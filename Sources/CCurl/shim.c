@@ -1,23 +1,24 @@
 #include "CCurl.h"
+#include "loaded.h"
 
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value) {
-    return curl_easy_setopt(easy, option, value);
+    return VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, option, value);
 }
 
 CURLcode vq_curl_setopt_string(CURL *easy, CURLoption option, const char *value) {
-    return curl_easy_setopt(easy, option, value);
+    return VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, option, value);
 }
 
 CURLcode vq_curl_setopt_pointer(CURL *easy, CURLoption option, void *value) {
-    return curl_easy_setopt(easy, option, value);
+    return VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, option, value);
 }
 
 CURLcode vq_curl_getinfo_long(CURL *easy, CURLINFO info, long *value) {
-    return curl_easy_getinfo(easy, info, value);
+    return VQ_CURL_VARIADIC(easy_getinfo, CURLE_FAILED_INIT, easy, info, value);
 }
 
 CURLcode vq_curl_getinfo_pointer(CURL *easy, CURLINFO info, void **value) {
-    return curl_easy_getinfo(easy, info, value);
+    return VQ_CURL_VARIADIC(easy_getinfo, CURLE_FAILED_INIT, easy, info, value);
 }
 
 static size_t discard(char *data, size_t size, size_t count, void *context) {
@@ -27,9 +28,9 @@ static size_t discard(char *data, size_t size, size_t count, void *context) {
 }
 
 CURLcode vq_curl_discard_body(CURL *easy) {
-    CURLcode code = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode code = VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, CURLOPT_WRITEFUNCTION, discard);
     if (code != CURLE_OK) return code;
-    return curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+    return VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, CURLOPT_WRITEDATA, NULL);
 }
 
 static size_t stream_body(char *data, size_t size, size_t count, void *context) {
@@ -45,10 +46,10 @@ static size_t stream_header(char *data, size_t size, size_t count, void *context
 }
 
 CURLcode vq_curl_stream_to(CURL *easy, vq_curl_stream *stream) {
-    CURLcode code = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, stream_body);
-    if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_WRITEDATA, stream);
-    if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, stream_header);
-    if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_HEADERDATA, stream);
+    CURLcode code = VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, CURLOPT_WRITEFUNCTION, stream_body);
+    if (code == CURLE_OK) code = VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, CURLOPT_WRITEDATA, stream);
+    if (code == CURLE_OK) code = VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, CURLOPT_HEADERFUNCTION, stream_header);
+    if (code == CURLE_OK) code = VQ_CURL_VARIADIC(easy_setopt, CURLE_FAILED_INIT, easy, CURLOPT_HEADERDATA, stream);
     return code;
 }
 

@@ -4,10 +4,15 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/* libcurl as Swift sees it. curl_easy_setopt and curl_easy_getinfo are variadic, which Swift
+/* libcurl as Swift sees it. libcurl itself is opened on first use (loader.c), not linked: a
+   worker that never sends a request never maps it. curl_easy_setopt and curl_easy_getinfo are variadic, which Swift
    cannot call: typed, non-variadic doors to them come first; then the body sinks (one that drops
    the body, one that streams it to Swift), the multi handle's finished-transfer reader, and the
    epoll loop that drives the self-trigger (event_loop.c). */
+/// Why libcurl could not be loaded, or NULL once it is (loading it first if need be). While it
+/// cannot be, libcurl's functions answer their failure values (NULL, CURLE_FAILED_INIT, ...).
+const char *vq_curl_load_error(void);
+
 CURLcode vq_curl_setopt_long(CURL *easy, CURLoption option, long value);
 CURLcode vq_curl_setopt_string(CURL *easy, CURLoption option, const char *value);
 CURLcode vq_curl_setopt_pointer(CURL *easy, CURLoption option, void *value);

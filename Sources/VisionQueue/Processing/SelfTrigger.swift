@@ -110,6 +110,12 @@ public final class SelfTrigger: TriggerSink, @unchecked Sendable {
             if let reservation { onAbandoned?(jobID, reservation) }
             return
         }
+        if let failure = vq_curl_load_error() {
+            log.about(job: jobID).error("trigger for job \(jobID) not sent (\(String(cString: failure))); the sweep will find it")
+            QueueMetrics.triggerSent("given_up")
+            if let reservation { onAbandoned?(jobID, reservation) }
+            return
+        }
         unsettled.add(1, ordering: .relaxed)
         let dispatcher = handover.withLock { handover in
             handover.incoming.append(Pending(jobID: jobID, notBefore: notBefore ?? 0, tries: 0, reservation: reservation))

@@ -43,7 +43,10 @@ final class StreamingPost {
 
     /// Makes the call; returns when the answer ended, failed or was aborted.
     func perform(_ settings: Settings) -> Outcome {
-        guard let easy = curl_easy_init() else { return Outcome(status: 0, headers: [:], failure: .connection("libcurl cannot start a call")) }
+        guard let easy = curl_easy_init() else {
+            let reason = vq_curl_load_error().map { String(cString: $0) } ?? "libcurl cannot start a call"
+            return Outcome(status: 0, headers: [:], failure: .connection(reason))
+        }
         defer { curl_easy_cleanup(easy) }
         var list: UnsafeMutablePointer<curl_slist>?
         for header in settings.headers { list = curl_slist_append(list, header) }

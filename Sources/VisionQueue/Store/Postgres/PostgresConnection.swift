@@ -111,6 +111,7 @@ public final class PostgresConnection: SQLDatabase {
         PQfinish(connection)
         connection = nil
         prepared = [:]
+        if let failure = vq_pq_load_error() { throw .unavailable(String(cString: failure)) }
         let opened = PQconnectdb(Self.withDefaults(settings.url))
         guard let opened, PQstatus(opened) == CONNECTION_OK else {
             let reason = opened.map { Self.message(PQerrorMessage($0)) } ?? "out of memory"
