@@ -20,25 +20,20 @@ public enum FastCGIMain {
         // 2 MB per arena: well above what one request frees at once, small next to the worker's size.
         vq_process_keep_freed_memory(2 << 20)
         do {
-            let services = try VisionQueueServices(binary: binary)
-            var settings = FastCGIServer.Settings(
-                socketPath: services.configuration.socketPath(for: binary),
-                threads: services.configuration.threads(for: binary),
-                maxBodyBytes: services.configuration.maxBodyBytes,
-                graceSeconds: services.configuration.shutdownGraceSeconds)
-            settings.inheritedSocket = inheritedSocket()
+            var socketPath: String?
             var arguments = CommandLine.arguments.dropFirst().makeIterator()
             while let argument = arguments.next() {
                 switch argument {
                 case "--socket":
                     guard let path = arguments.next() else { throw ServerError("--socket needs a path") }
-                    settings.socketPath = path
-                    settings.inheritedSocket = nil
+                    socketPath = path
                 case "--threads":
                     guard let text = arguments.next(), let count = Int(text), (1...1024).contains(count) else {
                         throw ServerError("--threads needs a number from 1 to 1024")
                     }
-                    settings.threads = count
+                    // As the setting: the configuration decides from the threads the process really runs
+                    // (whether they hold the limit of categories writing at once).
+                    setenv(binary == "vision-process" ? "VQ_PROCESS_THREADS" : "VQ_THREADS", text, 1)
                 case "--help", "-h":
                     print("usage: \(binary) [--socket PATH] [--threads N]   (settings: VQ_* environment variables, see README.md)")
                     exit(0)
@@ -46,6 +41,13 @@ public enum FastCGIMain {
                     throw ServerError("unknown argument \(argument)")
                 }
             }
+            let services = try VisionQueueServices(binary: binary)
+            var settings = FastCGIServer.Settings(
+                socketPath: socketPath ?? services.configuration.socketPath(for: binary),
+                threads: services.configuration.threads(for: binary),
+                maxBodyBytes: services.configuration.maxBodyBytes,
+                graceSeconds: services.configuration.shutdownGraceSeconds)
+            settings.inheritedSocket = socketPath == nil ? inheritedSocket() : nil
             if ProcessInfo.processInfo.environment["VQ_LISTEN_FD"] != nil, let parent = Int32(ProcessInfo.processInfo.environment["VQ_SUPERVISOR_PID"] ?? "") {
                 // Started by `vision-queue serve`: stop cleanly if it is killed outright.
                 _ = vq_fcgi_stop_with_parent(parent)

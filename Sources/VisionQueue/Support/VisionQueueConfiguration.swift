@@ -270,8 +270,21 @@ public struct VisionQueueConfiguration: Sendable {
     /// Where each process keeps its counters for `/metrics` (see `MetricsFile`).
     public var metricsDirectory: String { dataDirectory + "/metrics" }
 
+    /// The rules of a job's steps. The store counts running categories against
+    /// `VQ_MAX_CONCURRENT_CATEGORIES` only where the workers cannot hold the limit themselves.
     public var lifecycle: JobLifecycle {
-        JobLifecycle(policy: retryPolicy, maxConcurrentCategories: maxConcurrentCategories == 0 ? nil : maxConcurrentCategories)
+        JobLifecycle(policy: retryPolicy, maxConcurrentCategories: threadsHoldTheLimit ? nil : maxConcurrentCategories)
+    }
+
+    /// True when no more categories can write at once than the limit allows without the store
+    /// counting them: with no limit, or on SQLite (every worker on this machine) when the
+    /// vision-process processes' threads together are no more than the limit, since a category
+    /// writes only while it holds one of those threads. The store's count of running rows is then
+    /// not needed, and leaving it out is what lets a step reserve the next one
+    /// (`JobLifecycle.reservesNextSteps`): a reservation is a running row whose step has no thread
+    /// yet, which that count would hold against every other job's claim.
+    public var threadsHoldTheLimit: Bool {
+        maxConcurrentCategories == 0 || (databaseURL == nil && processProcesses * processThreads <= maxConcurrentCategories)
     }
 
     public var stallMillis: Int64 { Int64(stallSeconds) * 1000 }
