@@ -119,6 +119,37 @@ final class SQLiteConnectionTests {
         }
     }
 
+    /// A connection opens its read handle on its first read outside a write transaction, so a
+    /// worker thread that only writes (vision-process's steps) never holds one.
+    @Test func aConnectionOpensItsReadHandleOnItsFirstRead() throws {
+        let db = try SQLiteConnection(path: file.path)
+        try makeTable(db)
+        let before = handles(of: file.path)
+        let worker = try SQLiteConnection(path: file.path)
+        let counted = try worker.writeTransaction { () throws(StoreError) -> Int64? in
+            try worker.run("INSERT INTO notes (name) VALUES ('written')")
+            return try worker.row("SELECT count(*) FROM notes") { $0.int(0) }
+        }
+        #expect(counted == 1)
+        #expect(handles(of: file.path) == before, "a connection that only wrote holds no handle of its own")
+        #expect(try worker.row("SELECT name FROM notes") { $0.text(0) } == "written")
+        #expect(handles(of: file.path) == before + 1, "its first read opened one")
+    }
+
+    /// This process's open descriptors of the database file.
+    private func handles(of path: String) -> Int {
+        guard let directory = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(directory) }
+        var count = 0
+        var target = [CChar](repeating: 0, count: 4096)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let length = readlink("/proc/self/fd/\(name)", &target, target.count - 1)
+            if length > 0, String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) == path { count += 1 }
+        }
+        return count
+    }
+
     /// One file, one writer: connections that name it differently (or wait differently for
     /// locks) still queue in the process's group commit rather than in SQLite's busy handler.
     @Test(arguments: ["double slash", "symlink", "another busy timeout"])

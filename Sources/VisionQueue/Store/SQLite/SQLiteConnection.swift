@@ -4,11 +4,14 @@ public final class SQLiteConnection: SQLDatabase {
     public typealias Value = SQLValue
     public typealias Row = SQLiteRow
 
-    /// This thread's handle for reads.
-    private let reader: SQLiteHandle
+    /// This thread's handle for reads, opened by its first read outside a write transaction: a
+    /// worker thread that only writes never holds one (a handle is about 115 kB of SQLite's heap,
+    /// mostly the parsed schema, and vision-process runs 16 threads).
+    private var reader: SQLiteHandle?
     private let writer: SQLiteWriter
-    /// The handle statements run on: the writer's inside `writeTransaction`, else the reader.
-    private var current: SQLiteHandle
+    /// The process's write handle while `writeTransaction` runs its body.
+    private var writing: SQLiteHandle?
+    private let path: String
     private let busyTimeoutMillis: Int32
     public let durability: SQLiteDurability
     private var inTransaction = false
@@ -18,34 +21,33 @@ public final class SQLiteConnection: SQLDatabase {
     ///   - busyTimeoutMillis: how long a statement waits for another connection's write lock.
     ///   - durability: whether a durable write transaction returns only once it is on disk.
     public init(path: String, busyTimeoutMillis: Int32 = 5_000, durability: SQLiteDurability = .full) throws(StoreError) {
-        reader = try SQLiteHandle(path: path, busyTimeoutMillis: busyTimeoutMillis)
         writer = try SQLiteWriterRegistry.writer(path: path, busyTimeoutMillis: busyTimeoutMillis)
-        current = reader
+        self.path = path
         self.busyTimeoutMillis = busyTimeoutMillis
         self.durability = durability
     }
 
     /// Runs SQL that takes no parameters and returns no rows we need (pragmas, DDL).
     public func execute(_ sql: String) throws(StoreError) {
-        try current.exec(sql)
+        try current().exec(sql)
     }
 
     /// Runs a statement that returns no rows; answers how many rows it changed.
     @discardableResult
     public func run(_ sql: String, _ values: [Value]) throws(StoreError) -> Int {
-        try current.run(sql, values)
+        try current().run(sql, values)
     }
 
     /// Runs a query and maps every row; a row `map` cannot read fails the query.
     public func rows<T>(_ sql: String, _ values: [Value], _ map: (any SQLRow) throws(StoreError) -> T) throws(StoreError) -> [T] {
         var result: [T] = []
-        try current.forEachRow(sql, values) { row throws(StoreError) in result.append(try map(row)) }
+        try current().forEachRow(sql, values) { row throws(StoreError) in result.append(try map(row)) }
         return result
     }
 
     /// Runs a query and maps its first row, if any.
     public func row<T>(_ sql: String, _ values: [Value], _ map: (any SQLRow) throws(StoreError) -> T) throws(StoreError) -> T? {
-        try current.firstRow(sql, values) { row throws(StoreError) in try map(row) }
+        try current().firstRow(sql, values) { row throws(StoreError) in try map(row) }
     }
 
     /// Nothing to do: `BEGIN IMMEDIATE` holds the database's one write lock for the whole
@@ -127,14 +129,28 @@ public final class SQLiteConnection: SQLDatabase {
 
     /// Runs `body` with statements going to the process's write handle.
     private func onWriter<T>(_ handle: SQLiteHandle, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        current = handle
-        defer { current = reader }
+        writing = handle
+        defer { writing = nil }
         return try body()
+    }
+
+    /// The handle statements run on: the writer's inside `writeTransaction`, else this thread's reader.
+    private func current() throws(StoreError) -> SQLiteHandle {
+        if let writing { return writing }
+        return try readHandle()
+    }
+
+    private func readHandle() throws(StoreError) -> SQLiteHandle {
+        if let reader { return reader }
+        let opened = try SQLiteHandle(path: path, busyTimeoutMillis: busyTimeoutMillis)
+        reader = opened
+        return opened
     }
 
     /// A consistent snapshot for several reads (a job and its categories).
     public func readTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         precondition(!inTransaction, "nested transaction")
+        let reader = try readHandle()
         _ = try reader.run("BEGIN DEFERRED", [])
         inTransaction = true
         defer { inTransaction = false }
