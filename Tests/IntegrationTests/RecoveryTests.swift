@@ -13,9 +13,11 @@ struct RecoveryTests {
             .merging(extra) { $1 }
     }
 
-    /// Also with no limit of categories writing at once ("0"), where every step after the first
-    /// starts from the category the previous one reserved: a crash in such a step counts too.
-    @Test("kill -9 of the process binary mid-category: the job completes, only that category ran twice", arguments: ["16", "0"])
+    /// Both ways of holding the limit of categories writing at once: "2", fewer than the process's
+    /// 4 threads, so the database counts running categories and each step claims; and "0", no
+    /// limit, where every step after the first starts from the category the previous one
+    /// reserved: a crash in such a step counts too.
+    @Test("kill -9 of the process binary mid-category: the job completes, only that category ran twice", arguments: ["2", "0"])
     func killedWorker(_ limit: String) throws {
         let stack = try Stack.start(
             .init(generatorDelayMillis: 800, processes: 1, environment: Self.fastRecovery(["VQ_MAX_CONCURRENT_CATEGORIES": limit])))
