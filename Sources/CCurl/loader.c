@@ -52,8 +52,8 @@ static struct {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void *resolve(void *library, const char *name) {
-    void *symbol = library ? dlsym(library, name) : NULL;
-    if (library && !symbol && !curl.error[0]) snprintf(curl.error, sizeof curl.error, "libcurl lacks %s", name);
+    void *symbol = dlsym(library, name);
+    if (!symbol && !curl.error[0]) snprintf(curl.error, sizeof curl.error, "libcurl lacks %s", name);
     return symbol;
 }
 

@@ -47,8 +47,8 @@ static struct {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void *resolve(void *library, const char *name) {
-    void *symbol = library ? dlsym(library, name) : NULL;
-    if (library && !symbol && !pq.error[0]) snprintf(pq.error, sizeof pq.error, "libpq lacks %s", name);
+    void *symbol = dlsym(library, name);
+    if (!symbol && !pq.error[0]) snprintf(pq.error, sizeof pq.error, "libpq lacks %s", name);
     return symbol;
 }
 

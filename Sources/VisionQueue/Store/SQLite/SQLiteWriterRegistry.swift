@@ -20,24 +20,25 @@ enum SQLiteWriterRegistry {
 
     private static let writers = Mutex<[FileIdentity: WeakReference]>([:])
 
-    /// The writer for the database at `path`, opened on first use (creating the file when there
-    /// is none yet, which the registry then knows by its identity).
+    /// The writer for the database at `path`, opened on first use.
     static func writer(path: String, busyTimeoutMillis: Int32) throws(StoreError) -> SQLiteWriter {
         try writers.withLock { writers throws(StoreError) -> SQLiteWriter in
-            var created: SQLiteWriter?
-            if access(path, F_OK) != 0 { created = try SQLiteWriter(path: path, busyTimeoutMillis: busyTimeoutMillis) }
-            var status = stat()
-            guard stat(path, &status) == 0 else {
+            if let identity = identity(of: path), let writer = writers[identity]?.writer { return writer }
+            // None open yet, or no file yet: the writer's handle creates it, and so gives it its identity.
+            let writer = try SQLiteWriter(path: path, busyTimeoutMillis: busyTimeoutMillis)
+            guard let identity = identity(of: path) else {
                 throw StoreError.backend(code: SQLiteHandle.codeName(14), message: "cannot stat \(path): errno \(errno)")
             }
-            let identity = FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
-            if created == nil, let writer = writers[identity]?.writer { return writer }
-            let writer: SQLiteWriter
-            if let created { writer = created } else { writer = try SQLiteWriter(path: path, busyTimeoutMillis: busyTimeoutMillis) }
             writers = writers.filter { $0.value.writer != nil }
             writers[identity] = WeakReference(writer)
             return writer
         }
+    }
+
+    private static func identity(of path: String) -> FileIdentity? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
     }
 
     /// Writers open in this process (for tests).
